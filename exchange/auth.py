@@ -1,0 +1,173 @@
+"""Authentication (SPEC §2): JWT bearer tokens and HMAC-signed API-key requests.
+
+Both produce a ``Caller``. Neither touches the database on the hot path: users seen once
+are remembered per process, API keys are cached in Redis and dropped from it on revoke.
+Every failure is a 401 with an empty body (rendered by exchange.errors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django_redis import get_redis_connection
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from exchange.crypto import decrypt_secret
+from exchange.models import ApiKey
+
+APIKEY_CACHE_TTL_S = 300
+_USERS_BY_SUB: dict[str, tuple[int, str]] = {}
+_USERS_BY_SUB_MAX = 100_000
+
+
+@dataclass(slots=True)
+class Caller:
+    """Who is calling: a user, through a JWT or through one of their API keys."""
+
+    user_id: int
+    username: str
+    api_key: str | None = None
+    permissions: frozenset[str] = field(default_factory=lambda: frozenset({"read", "trade"}))
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def id(self) -> int:
+        return self.user_id
+
+    @property
+    def pk(self) -> int:
+        return self.user_id
+
+    @property
+    def via_api_key(self) -> bool:
+        return self.api_key is not None
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+
+def user_for_sub(sub: str) -> tuple[int, str]:
+    """(user id, username) for a platform id; a user seen for the first time is created."""
+    known = _USERS_BY_SUB.get(sub)
+    if known is not None:
+        return known
+    user, _ = get_user_model().objects.get_or_create(username=sub)
+    if not user.is_active:
+        raise exceptions.AuthenticationFailed()
+    if len(_USERS_BY_SUB) >= _USERS_BY_SUB_MAX:
+        _USERS_BY_SUB.clear()
+    _USERS_BY_SUB[sub] = (user.pk, user.username)
+    return user.pk, user.username
+
+
+def mint_token(username: str, ttl_s: int | None = None) -> tuple[str, int]:
+    """A JWT for ``username`` and its expiry in ms."""
+    expires_at_s = int(time.time()) + (ttl_s or settings.JWT_TTL_S)
+    token = jwt.encode({"sub": username, "exp": expires_at_s}, settings.JWT_SECRET, algorithm=settings.JWT_ALGORITHM)
+    return token, expires_at_s * 1000
+
+
+class JWTAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[Caller, None] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise exceptions.AuthenticationFailed()
+        try:
+            claims = jwt.decode(
+                token.strip(),
+                settings.JWT_SECRET,
+                algorithms=[settings.JWT_ALGORITHM],
+                options={"require": ["exp", "sub"]},
+            )
+        except jwt.PyJWTError:
+            raise exceptions.AuthenticationFailed() from None
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub or len(sub) > 150:
+            raise exceptions.AuthenticationFailed()
+        user_id, username = user_for_sub(sub)
+        return Caller(user_id=user_id, username=username), None
+
+    def authenticate_header(self, request: Request) -> str:
+        return "Bearer"
+
+
+def _apikey_cache_key(api_key: str) -> str:
+    return f"apikey:{api_key}"
+
+
+def forget_api_key(api_key: str) -> None:
+    cache.delete(_apikey_cache_key(api_key))
+
+
+def _load_api_key(api_key: str) -> dict[str, Any] | None:
+    cached = cache.get(_apikey_cache_key(api_key))
+    if cached is not None:
+        return cached or None
+    row = ApiKey.objects.select_related("user").filter(api_key=api_key, revoked_at__isnull=True).first()
+    if row is None or not row.user.is_active:
+        cache.set(_apikey_cache_key(api_key), {}, 30)  # remember a miss briefly
+        return None
+    record = {
+        "user_id": row.user_id,
+        "username": row.user.username,
+        "secret": decrypt_secret(row.secret_encrypted),
+        "permissions": row.permissions,
+    }
+    cache.set(_apikey_cache_key(api_key), record, APIKEY_CACHE_TTL_S)
+    return record
+
+
+def signature_for(secret: str, timestamp: str, method: str, path_with_query: str, body: bytes) -> str:
+    """hex HMAC-SHA256 over ``timestamp \\n METHOD \\n path?query \\n body`` (SPEC §2)."""
+    message = f"{timestamp}\n{method.upper()}\n{path_with_query}\n".encode() + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[Caller, None] | None:
+        meta = request.META
+        api_key = meta.get("HTTP_X_API_KEY")
+        if api_key is None:
+            return None
+        timestamp = meta.get("HTTP_X_TIMESTAMP", "")
+        signature = meta.get("HTTP_X_SIGNATURE", "")
+        if not (timestamp.isdigit() and len(timestamp) <= 16 and signature and len(signature) <= 128):
+            raise exceptions.AuthenticationFailed()
+        if abs(int(time.time() * 1000) - int(timestamp)) > settings.API_KEY_WINDOW_MS:
+            raise exceptions.AuthenticationFailed()
+        record = _load_api_key(api_key)
+        if record is None:
+            raise exceptions.AuthenticationFailed()
+        expected = signature_for(
+            record["secret"], timestamp, request.method, request.get_full_path(), request._request.body
+        )
+        if not hmac.compare_digest(expected, signature.lower()):
+            raise exceptions.AuthenticationFailed()
+        # A byte-identical signed request inside the window is a replay.
+        window_s = settings.API_KEY_WINDOW_MS // 1000 * 2 + 1
+        if not get_redis_connection("default").set(f"replay:{api_key}:{expected}", 1, nx=True, ex=window_s):
+            raise exceptions.AuthenticationFailed()
+        caller = Caller(
+            user_id=record["user_id"],
+            username=record["username"],
+            api_key=api_key,
+            permissions=frozenset(record["permissions"]),
+        )
+        return caller, None
+
+    def authenticate_header(self, request: Request) -> str:
+        return "X-API-KEY"

@@ -1,0 +1,47 @@
+"""``python manage.py serve``: migrate, load demo markets into an empty database, then run the
+API (gunicorn), the engine shard workers, the default Celery worker and beat with honcho, in the
+foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+
+def procfile(port: int, shards: int, web_workers: int) -> str:
+    bin_dir = Path(sys.executable).parent
+    lines = [
+        f"web: {bin_dir}/gunicorn exchange.wsgi:application --bind 127.0.0.1:{port} --workers {web_workers} "
+        "--worker-class gthread --threads 4 --access-logfile - --graceful-timeout 10",
+        f"worker: {bin_dir}/celery -A exchange worker -Q default --concurrency 2 -n default@%h --loglevel INFO",
+        f"beat: {bin_dir}/celery -A exchange beat --schedule {settings.VAR_DIR}/celerybeat-schedule --loglevel INFO",
+    ]
+    for shard in range(shards):
+        lines.append(
+            f"engine{shard}: {bin_dir}/celery -A exchange worker -Q engine.{shard} --pool solo --concurrency 1 "
+            f"-n engine{shard}@%h --loglevel INFO"
+        )
+    return "\n".join(lines) + "\n"
+
+
+class Command(BaseCommand):
+    help = "Set up the database and serve the exchange (API, admin, engine workers) until Ctrl-C."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "4")))
+
+    def handle(self, *args: object, web_workers: int, **options: object) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("seed_demo")
+        call_command("collectstatic", interactive=False, verbosity=0)
+        path = Path(settings.VAR_DIR) / "Procfile"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(procfile(settings.PORT, settings.ENGINE_SHARDS, web_workers))
+        self.stdout.write(f"serving on http://127.0.0.1:{settings.PORT}/ (admin at /admin/), Ctrl-C stops")
+        honcho = str(Path(sys.executable).parent / "honcho")
+        os.execv(honcho, [honcho, "-f", str(path), "-d", str(settings.BASE_DIR), "start"])

@@ -1,0 +1,74 @@
+"""Integer units of the engine, converted at one edge only.
+
+Every balance and amount inside the engine is an ``int`` number of atoms, 10**-18 of a
+unit of its asset; prices are ``int`` ticks, quantities ``int`` lots, fee rates ``int``
+parts per 10**8. These helpers are exact: they never round and raise ``ValueError``
+instead of losing a digit.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+ATOMS_PER_UNIT = 10**18
+ATOM_DECIMALS = 18
+FEE_SCALE = 10**8
+FEE_DECIMALS = 8
+
+
+def _exact_int(value: Decimal, decimals: int) -> int:
+    """``value * 10**decimals`` as an int, or ValueError if that is not a whole number."""
+    if not isinstance(value, Decimal):
+        raise TypeError(f"expected Decimal, got {type(value).__name__}")
+    if not value.is_finite():
+        raise ValueError(f"not a finite number: {value}")
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite, checked above
+    coefficient = int("".join(map(str, digits))) if digits else 0
+    shift = exponent + decimals
+    if shift >= 0:
+        result = coefficient * 10**shift
+    else:
+        result, rest = divmod(coefficient, 10**-shift)
+        if rest:
+            raise ValueError(f"{value} has more than {decimals} decimals")
+    return -result if sign else result
+
+
+def to_atoms(d: Decimal) -> int:
+    """Exact number of atoms (10**-18) in ``d``; ValueError if it has more than 18 decimals."""
+    return _exact_int(d, ATOM_DECIMALS)
+
+
+def from_atoms(n: int) -> Decimal:
+    """The exact Decimal value of ``n`` atoms, with exponent -18 (quantize it for display)."""
+    if not isinstance(n, int):
+        raise TypeError(f"expected int, got {type(n).__name__}")
+    digits = tuple(int(c) for c in str(abs(n)))
+    return Decimal((1 if n < 0 else 0, digits, -ATOM_DECIMALS))
+
+
+def to_steps(value: Decimal, step: Decimal) -> int:
+    """How many ``step`` make ``value`` exactly (e.g. price -> ticks); ValueError otherwise."""
+    if not isinstance(step, Decimal) or not step.is_finite() or step <= 0:
+        raise ValueError(f"step must be a positive finite Decimal, got {step!r}")
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise ValueError(f"value must be a finite Decimal, got {value!r}")
+    value_exp = value.as_tuple().exponent
+    step_exp = step.as_tuple().exponent
+    assert isinstance(value_exp, int) and isinstance(step_exp, int)
+    decimals = max(0, -min(value_exp, step_exp))
+    value_int = _exact_int(value, decimals)
+    step_int = _exact_int(step, decimals)
+    steps, rest = divmod(value_int, step_int)
+    if rest:
+        raise ValueError(f"{value} is not a multiple of {step}")
+    return steps
+
+
+def fee_rate_e8(rate: Decimal) -> int:
+    """A fee rate as parts per 10**8 (0.001 -> 100000); ValueError if finer or outside [0, 1)."""
+    rate_e8 = _exact_int(rate, FEE_DECIMALS)
+    if not 0 <= rate_e8 < FEE_SCALE:
+        raise ValueError(f"fee rate {rate} outside [0, 1)")
+    return rate_e8

@@ -159,7 +159,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed()
         # A byte-identical signed request inside the window is a replay.
         window_s = settings.API_KEY_WINDOW_MS // 1000 * 2 + 1
-        if not get_redis_connection("default").set(f"replay:{api_key}:{expected}", 1, nx=True, ex=window_s):
+        if not get_redis_connection("default").set(f"{settings.REDIS_KEY_PREFIX}:replay:{api_key}:{expected}", 1, nx=True, ex=window_s):
             raise exceptions.AuthenticationFailed()
         caller = Caller(
             user_id=record["user_id"],

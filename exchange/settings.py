@@ -111,6 +111,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "exchange.middleware.SpotTradingSwitchMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -155,8 +156,13 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
         "KEY_PREFIX": os.environ.get("CACHE_PREFIX", "ex"),
+        "TIMEOUT": 300,
     }
 }
+
+# Raw Redis keys (engine queues, replies, replay guard) share the cache's prefix, so a test
+# run (CACHE_PREFIX=test) never touches a running server's keys on the same Redis.
+REDIS_KEY_PREFIX = os.environ.get("CACHE_PREFIX", "ex")
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None

@@ -17,6 +17,7 @@ urlpatterns = [
     path("admin/spot/markets", markets.AdminMarketsView.as_view()),
     path("admin/spot/markets/<str:symbol>/status", markets.AdminMarketStatusView.as_view()),
     path("admin/spot/balances/credit", wallets.AdminCreditView.as_view()),
+    path("", include("wallets.urls")),
     path("", include("orders.urls")),
     path("", include("withdrawals.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

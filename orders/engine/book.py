@@ -1,0 +1,169 @@
+"""The order book of one market: price levels of FIFO queues, integers only.
+
+Each side is a dict of price levels plus a heap of their keys (asks keyed by price,
+bids by -price, so the best level of either side is ``heap[0]``). A level holds a deque
+of resting orders in time priority. A cancelled order is only marked dead (its
+``remaining_lots`` set to 0) and skipped; matching pops dead orders off the front, and
+a level whose dead entries outnumber the live ones is compacted, so memory stays
+bounded. An empty level stays in the heap until it reaches the top (lazy deletion).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable
+
+from orders.engine.commands import MarketSpec
+
+COMPACT_MIN_DEAD = 32
+
+
+class RestingOrder:
+    """An order in a book: what a snapshot returns and a restore takes.
+
+    ``filled_quote_atoms`` is the quote value of its fills so far; ``fee_atoms`` the fees
+    it paid so far, in the asset it receives; ``seq`` its time priority.
+    """
+
+    __slots__ = (
+        "order_id",
+        "user_id",
+        "side",
+        "price_ticks",
+        "remaining_lots",
+        "filled_lots",
+        "filled_quote_atoms",
+        "fee_atoms",
+        "seq",
+        "book",
+    )
+
+    def __init__(
+        self,
+        order_id: Hashable,
+        user_id: int,
+        side: str,
+        price_ticks: int,
+        remaining_lots: int,
+        filled_lots: int = 0,
+        filled_quote_atoms: int = 0,
+        fee_atoms: int = 0,
+        seq: int = 0,
+    ) -> None:
+        self.order_id = order_id
+        self.user_id = user_id
+        self.side = side
+        self.price_ticks = price_ticks
+        self.remaining_lots = remaining_lots
+        self.filled_lots = filled_lots
+        self.filled_quote_atoms = filled_quote_atoms
+        self.fee_atoms = fee_atoms
+        self.seq = seq
+        self.book: Book | None = None
+
+    def copy(self) -> RestingOrder:
+        """A detached copy (not linked to a book)."""
+        return RestingOrder(
+            self.order_id,
+            self.user_id,
+            self.side,
+            self.price_ticks,
+            self.remaining_lots,
+            self.filled_lots,
+            self.filled_quote_atoms,
+            self.fee_atoms,
+            self.seq,
+        )
+
+    def as_tuple(self) -> tuple[object, ...]:
+        return (
+            self.order_id,
+            self.user_id,
+            self.side,
+            self.price_ticks,
+            self.remaining_lots,
+            self.filled_lots,
+            self.filled_quote_atoms,
+            self.fee_atoms,
+            self.seq,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RestingOrder):
+            return NotImplemented
+        return self.as_tuple() == other.as_tuple()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return "RestingOrder(%r, %r, %r, %r, %r, %r, %r, %r, %r)" % self.as_tuple()
+
+
+class Level:
+    """One price of one side: live lots, and orders in time priority (dead ones included)."""
+
+    __slots__ = ("price_ticks", "lots", "dead", "orders")
+
+    def __init__(self, price_ticks: int) -> None:
+        self.price_ticks = price_ticks
+        self.lots = 0  # live lots at this price
+        self.dead = 0  # cancelled orders still in ``orders``
+        self.orders: deque[RestingOrder] = deque()
+
+    def compact_if_sparse(self) -> None:
+        """Drop dead orders once they outnumber live ones (amortised O(1) per cancel)."""
+        dead = self.dead
+        if dead > COMPACT_MIN_DEAD and dead * 2 > len(self.orders):
+            self.orders = deque([o for o in self.orders if o.remaining_lots])
+            self.dead = 0
+
+
+class Book:
+    """Both sides of one market, its integer units and status."""
+
+    __slots__ = (
+        "symbol",
+        "base",
+        "quote",
+        "lot_atoms",
+        "unit_atoms",
+        "maker_fee_e8",
+        "taker_fee_e8",
+        "status",
+        "bids",
+        "bid_heap",
+        "asks",
+        "ask_heap",
+        "by_user",
+    )
+
+    def __init__(self, spec: MarketSpec) -> None:
+        self.symbol = spec.symbol
+        self.base = spec.base
+        self.quote = spec.quote
+        self.lot_atoms = spec.lot_atoms
+        self.unit_atoms = spec.unit_atoms
+        self.maker_fee_e8 = spec.maker_fee_e8
+        self.taker_fee_e8 = spec.taker_fee_e8
+        self.status = spec.status
+        self.bids: dict[int, Level] = {}  # keyed by -price
+        self.bid_heap: list[int] = []
+        self.asks: dict[int, Level] = {}  # keyed by price
+        self.ask_heap: list[int] = []
+        # user_id -> {order_id: order}, in seq order: for cancel-all.
+        self.by_user: dict[int, dict[Hashable, RestingOrder]] = {}
+
+    def sorted_levels(self, side: str) -> list[Level]:
+        """Non-empty levels of a side, best first."""
+        levels = self.bids if side == "buy" else self.asks
+        return [levels[key] for key in sorted(levels) if levels[key].lots]
+
+    def live_orders(self) -> list[RestingOrder]:
+        """Every open order of the book, in seq order."""
+        orders = [o for user_orders in self.by_user.values() for o in user_orders.values()]
+        orders.sort(key=_seq_of)
+        return orders
+
+
+def _seq_of(order: RestingOrder) -> int:
+    return order.seq

@@ -96,7 +96,7 @@ class RestingOrder:
     __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __repr__(self) -> str:
-        return "RestingOrder(%r, %r, %r, %r, %r, %r, %r, %r, %r)" % self.as_tuple()
+        return f"RestingOrder{self.as_tuple()!r}"
 
 
 class Level:

@@ -27,7 +27,7 @@ def _exact_int(value: Decimal, decimals: int) -> int:
     coefficient = int("".join(map(str, digits))) if digits else 0
     shift = exponent + decimals
     if shift >= 0:
-        result = coefficient * 10**shift
+        result: int = coefficient * 10**shift
     else:
         result, rest = divmod(coefficient, 10**-shift)
         if rest:

@@ -1,0 +1,1 @@
+"""Pure-Python matching engine core: commands in, events out. No Django, no I/O."""

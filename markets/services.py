@@ -84,12 +84,12 @@ def set_market_status(*, actor_id: int | None, symbol: str, status: object, via:
     The change is committed and audited, then the engine is told (it cancels every order of a
     delisted market and releases their funds).
     """
-    if status not in MarketStatus.values:
-        raise InvalidStatus()
     with transaction.atomic():
         market = Market.objects.select_for_update().filter(symbol=symbol).first()
-        if market is None:
+        if market is None:  # a missing market is 404 whatever the body says
             raise MarketNotFound()
+        if not isinstance(status, str) or status not in MarketStatus.values:
+            raise InvalidStatus()
         previous = market.status
         if previous == MarketStatus.DELISTED and status != MarketStatus.DELISTED:
             raise InvalidStatus()

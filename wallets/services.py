@@ -18,7 +18,8 @@ TOKEN_MAX_LEN = 16
 
 
 def check_token(token: object) -> str:
-    if not isinstance(token, str) or not token or len(token) > TOKEN_MAX_LEN or not token.isalnum():
+    # ASCII only: str.isalnum() also accepts "²" or "Ü", and "ß".upper() is "SS".
+    if not isinstance(token, str) or not token or len(token) > TOKEN_MAX_LEN or not (token.isascii() and token.isalnum()):
         raise UnsupportedToken()
     return token.upper()
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from exchange.pagination import parse_limit
 from exchange.permissions import IsStaff
 from exchange.schema import errors
-from markets import services
+from markets import marketdata, services
 from markets.models import Market
 from markets.selectors import get_market, serialize_market
 
@@ -76,3 +78,42 @@ class AdminMarketStatusView(APIView):
             actor_id=request.user.user_id, symbol=symbol, status=request.data.get("status"), via="api"
         )
         return Response(serialize_market(market))
+
+
+class DepthView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        parameters=[OpenApiParameter("symbol", OpenApiTypes.STR, required=True), OpenApiParameter("limit", OpenApiTypes.INT)],
+        responses={200: OpenApiResponse(description='{"symbol", "bids": [["price", "quantity"]], "asks": [...], "sequence"}'), **errors("MARKET_NOT_FOUND")},
+    )
+    def get(self, request: Request) -> Response:
+        market = get_market(request.query_params.get("symbol"))
+        return Response(marketdata.depth(market, parse_limit(request.query_params.get("limit"), 100, 1000)))
+
+
+class TradesView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        parameters=[OpenApiParameter("symbol", OpenApiTypes.STR, required=True), OpenApiParameter("limit", OpenApiTypes.INT)],
+        responses={200: OpenApiResponse(description="[trade] newest first"), **errors("MARKET_NOT_FOUND")},
+    )
+    def get(self, request: Request) -> Response:
+        market = get_market(request.query_params.get("symbol"))
+        return Response(marketdata.recent_trades(market, parse_limit(request.query_params.get("limit"), 100, 1000)))
+
+
+class TickerView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        parameters=[OpenApiParameter("symbol", OpenApiTypes.STR, required=True)],
+        responses={200: OpenApiResponse(description="open, high, low, last, volume, quote_volume, change, change_percent, trade_count"),
+                   **errors("MARKET_NOT_FOUND", "TICKER_NOT_FOUND")},
+    )  # fmt: skip
+    def get(self, request: Request) -> Response:
+        return Response(marketdata.ticker_24h(get_market(request.query_params.get("symbol"))))

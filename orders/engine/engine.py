@@ -274,7 +274,7 @@ class Engine:
                     if maker.user_id == user_id:
                         self_trade = True
                         break
-                    if lots >= affordable:  # the budget ends in this maker
+                    if lots > affordable:  # the budget ends inside this maker
                         left -= affordable * lot_cost
                         fills.append((maker, affordable))
                         top_take += affordable
@@ -395,7 +395,7 @@ class Engine:
         # The taker's end: rest (gtc) or cancel what is left, and free unneeded lock.
         if by_budget:
             remaining = 0
-            done = filled and (stopped_by_budget or not left)
+            done = filled
             status = FILLED if done else CANCELLED
             locked_after = 0
         else:

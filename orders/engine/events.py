@@ -40,7 +40,12 @@ ORDER = 4
 The state of an order after the command: for the taker at the end of its place, for each
 maker a trade touched, for each cancelled order. ``remaining_lots`` is what is (or was,
 for ``cancelled``) left unfilled; it is 0 for a market buy, which has a quote budget and
-no quantity. ``fee_atoms`` is in the asset the order receives."""
+no quantity. ``fee_atoms`` is in the asset the order receives.
+
+A taker that does not rest ends ``filled`` when nothing is left, else ``cancelled``. A
+market buy (a quote budget) is ``filled`` when it got fills and stopped because its
+leftover cannot buy one lot of the next ask (or is exactly spent), and ``cancelled``
+when the book ran out first or it filled nothing."""
 
 BALANCE = 5
 """``(5, user_id, asset, d_available_atoms, d_locked_atoms)``: a change to add to a balance."""

@@ -1,0 +1,81 @@
+"""The API side of the engine: push a command into its shard's bounded queue, wait for the answer.
+
+One Lua script checks the shard is up and the queue is below ``ENGINE_QUEUE_MAX`` and pushes,
+atomically: a full queue is ``ENGINE_BUSY``, a shard without a fresh heartbeat (or rebuilding)
+is ``ENGINE_RESTARTING``. Every command carries a deadline; the loop drops what it has not
+started by then, and we wait a little longer, so a timeout here always means "not done".
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django_redis import get_redis_connection
+
+from exchange.errors import EngineBusy, EngineRestarting
+from orders.shards import queue_key, reply_key, shard_of, state_key
+
+PUSH_SCRIPT = """
+local state = redis.call('GET', KEYS[2])
+if state ~= 'up' then return -2 end
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end
+return redis.call('RPUSH', KEYS[1], ARGV[1])
+"""
+REPLY_GRACE_S = 1.0  # waited past the deadline: the loop may have started the command just in time
+
+_push_script: Any = None
+
+
+def _redis() -> Any:
+    return get_redis_connection("default")
+
+
+def _script() -> Any:
+    global _push_script
+    if _push_script is None:
+        _push_script = _redis().register_script(PUSH_SCRIPT)
+    return _push_script
+
+
+def submit(symbol: str, command: dict[str, Any], *, wait: bool = True) -> dict[str, Any] | None:
+    """Push ``command`` to the shard of ``symbol`` and return the loop's answer.
+
+    Raises EngineBusy (queue full, or no answer by the deadline: the command was not
+    executed) or EngineRestarting (no live loop for the shard).
+    """
+    shard = shard_of(symbol)
+    timeout_s = settings.ENGINE_REPLY_TIMEOUT_S
+    request_id = uuid.uuid4().hex
+    command["dl"] = int((time.time() + timeout_s) * 1000)
+    if wait:
+        command["r"] = request_id
+    pushed = _script()(keys=[queue_key(shard), state_key(shard)], args=[orjson.dumps(command), settings.ENGINE_QUEUE_MAX])
+    if pushed == -2:
+        raise EngineRestarting()
+    if pushed == -1:
+        raise EngineBusy()
+    if not wait:
+        return None
+    answer = _redis().blpop([reply_key(request_id)], timeout=timeout_s + REPLY_GRACE_S)
+    if answer is None:
+        raise EngineBusy()
+    return orjson.loads(answer[1])
+
+
+def push_status(symbol: str, status: str) -> None:
+    """Tell the market's shard about a status change. Not bounded and not waited for: the
+    database already holds the status, and a loop that misses this reads it when it rebuilds."""
+    command = {"k": "status", "s": symbol, "st": status}
+    _redis().rpush(queue_key(shard_of(symbol)), orjson.dumps(command))
+
+
+def shard_states() -> dict[str, str]:
+    """``{"shard-0": "ok" | "restarting" | "down", ...}`` for the health check."""
+    keys = [state_key(shard) for shard in range(settings.ENGINE_SHARDS)]
+    values = _redis().mget(keys)
+    names = {b"up": "ok", b"restarting": "restarting"}
+    return {f"shard-{shard}": names.get(value, "down") for shard, value in enumerate(values)}

@@ -1,0 +1,21 @@
+import signal
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from orders.loop import ShardLoop
+
+
+class Command(BaseCommand):
+    help = "Run one engine shard's loop in the foreground (the same loop the Celery worker runs)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--shard", type=int, default=0)
+
+    def handle(self, *args: object, shard: int, **options: object) -> None:
+        loop = ShardLoop(shard)
+        if not loop.acquire():
+            raise CommandError(f"shard {shard} is owned by another live loop")
+        signal.signal(signal.SIGTERM, lambda *_: loop.stop())
+        signal.signal(signal.SIGINT, lambda *_: loop.stop())
+        self.stdout.write(f"engine shard {shard} running (fence {loop.fence})")
+        loop.run()

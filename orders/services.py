@@ -1,0 +1,219 @@
+"""Order use cases on the API side: validate what needs no book, hand the rest to the engine.
+
+The validation runs in the order of the seed's table (SPEC §1): market, side, type, tif,
+required fields, tick, lot, min notional; the engine then decides balance, post only and
+self trade in command order. Nothing here writes to the database: the engine loop does,
+and answers only after its commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from exchange.auth import Caller
+from exchange.errors import (
+    BY_CODE,
+    BelowMinNotional,
+    ClientOrderIdReused,
+    InvalidId,
+    InvalidLot,
+    InvalidSide,
+    InvalidTick,
+    InvalidTif,
+    InvalidType,
+    MarketNotFound,
+    OrderNotFound,
+    QuantityRequiredForLimit,
+    QuantityRequiredForMarketSell,
+    QuoteQuantityRequiredForMarketBuy,
+)
+from exchange.money import fmt, parse_decimal
+from exchange.permissions import require_trade_permission
+from markets.models import Market
+from markets.selectors import check_tradable
+from orders import gateway
+from orders.models import OPEN_STATUSES, Order
+
+SIDES = ("buy", "sell")
+TYPES = ("limit", "market")
+TIFS = ("gtc", "ioc", "fok", "post_only")
+CLIENT_ORDER_ID_MAX = 64
+MARKET_CACHE_TTL_S = 1.0  # status changes reach the engine directly; this only spares a query
+
+_markets: dict[str, tuple[float, Market]] = {}
+
+
+def cached_market(symbol: object) -> Market:
+    """The market (cached a second per process); MarketNotFound if there is none."""
+    if not isinstance(symbol, str) or not 0 < len(symbol) <= 32:
+        raise MarketNotFound()
+    now = time.monotonic()
+    hit = _markets.get(symbol)
+    if hit is not None and now - hit[0] < MARKET_CACHE_TTL_S:
+        return hit[1]
+    market = Market.objects.filter(symbol=symbol).first()
+    if market is None:
+        raise MarketNotFound()
+    _markets[symbol] = (now, market)
+    return market
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A checked order request, amounts normalized."""
+
+    market: Market
+    side: str
+    type: str
+    tif: str
+    price: Decimal | None
+    quantity: Decimal | None
+    quote_quantity: Decimal | None
+    client_order_id: str | None
+
+    def fingerprint(self) -> str:
+        text = "|".join(
+            [self.market.symbol, self.side, self.type, self.tif, fmt(self.price) or "", fmt(self.quantity) or "",
+             fmt(self.quote_quantity) or ""]
+        )  # fmt: skip
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _multiple_of(value: Decimal, step: Decimal) -> bool:
+    return value % step == 0
+
+
+def check_order_request(data: dict[str, Any]) -> OrderRequest:
+    """Validate a POST /spot/orders body; raises the first contract error in the seed's order."""
+    market = cached_market(data.get("symbol"))
+    check_tradable(market)
+    side = data.get("side")
+    if side not in SIDES:
+        raise InvalidSide()
+    order_type = data.get("type")
+    if order_type not in TYPES:
+        raise InvalidType()
+    tif = data.get("tif")
+    if tif is None:
+        tif = "gtc" if order_type == "limit" else "ioc"
+    elif tif not in TIFS:
+        raise InvalidTif()
+    raw_price, raw_quantity, raw_quote = data.get("price"), data.get("quantity"), data.get("quote_quantity")
+    price = quantity = quote_quantity = None
+    if order_type == "limit":
+        if raw_quantity is None:
+            raise QuantityRequiredForLimit()
+        price = parse_decimal(raw_price)
+        if price is None or price <= 0 or not _multiple_of(price, market.tick_size):
+            raise InvalidTick()
+        quantity = parse_decimal(raw_quantity)
+        if quantity is None or quantity <= 0 or not _multiple_of(quantity, market.lot_size):
+            raise InvalidLot()
+        if price * quantity < market.min_notional:
+            raise BelowMinNotional()
+    elif side == "sell":
+        if raw_quantity is None:
+            raise QuantityRequiredForMarketSell()
+        quantity = parse_decimal(raw_quantity)
+        if quantity is None or quantity <= 0 or not _multiple_of(quantity, market.lot_size):
+            raise InvalidLot()
+    else:
+        if raw_quote is None:
+            raise QuoteQuantityRequiredForMarketBuy()
+        quote_quantity = parse_decimal(raw_quote)
+        if quote_quantity is None or quote_quantity <= 0 or quote_quantity < market.min_notional:
+            raise BelowMinNotional()
+    client_order_id = data.get("client_order_id")
+    if client_order_id is not None and (
+        not isinstance(client_order_id, str) or not 0 < len(client_order_id) <= CLIENT_ORDER_ID_MAX
+    ):
+        raise InvalidId()
+    return OrderRequest(market, side, order_type, tif, price, quantity, quote_quantity, client_order_id)
+
+
+def _raise_engine_error(answer: dict[str, Any]) -> None:
+    code = answer.get("error")
+    if code is not None:
+        raise BY_CODE[code]()
+
+
+def _existing_order(caller: Caller, request: OrderRequest, order_id: str | None = None) -> Order:
+    """The first order of a repeated client_order_id; 409 if the repeat asks for something else."""
+    query = Order.objects.filter(user_id=caller.user_id)
+    order = (query.filter(id=order_id) if order_id else query.filter(client_order_id=request.client_order_id)).first()
+    if order is None:
+        raise ClientOrderIdReused()
+    if order.fingerprint != request.fingerprint():
+        raise ClientOrderIdReused()
+    return order
+
+
+def place_order(*, caller: Caller, data: dict[str, Any]) -> tuple[dict[str, Any] | Order, bool]:
+    """Place an order. Returns (the order as the engine answered, True) for a new order, or
+    (the stored Order, False) for a repeated ``client_order_id`` with the same body.
+
+    Raises every order-placement error of the seed, ClientOrderIdReused, EngineBusy,
+    EngineRestarting, ApiKeyPermissionDenied (a key without ``trade``).
+    """
+    require_trade_permission(caller)
+    request = check_order_request(data)
+    if request.client_order_id is not None and Order.objects.filter(
+        user_id=caller.user_id, client_order_id=request.client_order_id
+    ).exists():
+        return _existing_order(caller, request), False
+    command = {
+        "k": "place",
+        "id": str(uuid.uuid4()),
+        "u": caller.user_id,
+        "s": request.market.symbol,
+        "sd": request.side,
+        "t": request.type,
+        "tif": request.tif,
+        "p": fmt(request.price),
+        "q": fmt(request.quantity),
+        "qq": fmt(request.quote_quantity),
+        "coid": request.client_order_id,
+        "fp": request.fingerprint(),
+    }
+    answer = gateway.submit(request.market.symbol, command)
+    assert answer is not None
+    _raise_engine_error(answer)
+    if "duplicate" in answer:
+        return _existing_order(caller, request, answer["duplicate"]), False
+    return answer["order"], True
+
+
+def parse_order_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except (ValueError, TypeError):
+        raise InvalidId() from None
+
+
+def cancel_order(*, caller: Caller, order_id: str) -> Order:
+    """Cancel one of the caller's open orders. Raises InvalidId, OrderNotFound (missing,
+    terminal, or another user's), ApiKeyPermissionDenied, EngineBusy, EngineRestarting."""
+    oid = parse_order_id(order_id)
+    require_trade_permission(caller)
+    order = Order.objects.filter(id=oid, user_id=caller.user_id, status__in=OPEN_STATUSES).first()
+    if order is None:
+        raise OrderNotFound()
+    answer = gateway.submit(order.market_id, {"k": "cancel", "id": str(oid), "u": caller.user_id, "s": order.market_id})
+    assert answer is not None
+    _raise_engine_error(answer)
+    return Order.objects.get(id=oid)
+
+
+def cancel_all_orders(*, caller: Caller, symbol: object) -> list[Order]:
+    """Cancel every open order of the caller in one market; returns the cancelled orders."""
+    require_trade_permission(caller)
+    market = cached_market(symbol)
+    answer = gateway.submit(market.symbol, {"k": "cancel_all", "u": caller.user_id, "s": market.symbol})
+    assert answer is not None
+    _raise_engine_error(answer)
+    return list(Order.objects.filter(id__in=answer["cancelled"]).order_by("-created_at"))

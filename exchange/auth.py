@@ -25,7 +25,9 @@ from exchange.crypto import decrypt_secret
 from exchange.models import ApiKey
 
 APIKEY_CACHE_TTL_S = 300
-_USERS_BY_SUB: dict[str, tuple[int, str]] = {}
+# A user deactivated in the admin loses JWT access within this many seconds in every process.
+USER_RECHECK_S = 60.0
+_USERS_BY_SUB: dict[str, tuple[int, str, float]] = {}
 _USERS_BY_SUB_MAX = 100_000
 
 
@@ -60,14 +62,15 @@ class Caller:
 def user_for_sub(sub: str) -> tuple[int, str]:
     """(user id, username) for a platform id; a user seen for the first time is created."""
     known = _USERS_BY_SUB.get(sub)
-    if known is not None:
-        return known
+    if known is not None and known[2] > time.monotonic():
+        return known[0], known[1]
     user, _ = get_user_model().objects.get_or_create(username=sub)
     if not user.is_active:
+        _USERS_BY_SUB.pop(sub, None)
         raise exceptions.AuthenticationFailed()
     if len(_USERS_BY_SUB) >= _USERS_BY_SUB_MAX:
         _USERS_BY_SUB.clear()
-    _USERS_BY_SUB[sub] = (user.pk, user.username)
+    _USERS_BY_SUB[sub] = (user.pk, user.username, time.monotonic() + USER_RECHECK_S)
     return user.pk, user.username
 
 
@@ -121,10 +124,11 @@ def _load_api_key(api_key: str) -> dict[str, Any] | None:
     if row is None or not row.user.is_active:
         cache.set(_apikey_cache_key(api_key), {}, 30)  # remember a miss briefly
         return None
+    # The secret stays encrypted in Redis too; it is decrypted per request (microseconds).
     record = {
         "user_id": row.user_id,
         "username": row.user.username,
-        "secret": decrypt_secret(row.secret_encrypted),
+        "secret_encrypted": bytes(row.secret_encrypted),
         "permissions": row.permissions,
     }
     cache.set(_apikey_cache_key(api_key), record, APIKEY_CACHE_TTL_S)
@@ -145,7 +149,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         timestamp = meta.get("HTTP_X_TIMESTAMP", "")
         signature = meta.get("HTTP_X_SIGNATURE", "")
-        if not (timestamp.isdigit() and len(timestamp) <= 16 and signature and len(signature) <= 128):
+        # isascii(): str.isdigit() also accepts "²", which int() then refuses (a 500).
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 16 and signature and len(signature) <= 128):
             raise exceptions.AuthenticationFailed()
         if abs(int(time.time() * 1000) - int(timestamp)) > settings.API_KEY_WINDOW_MS:
             raise exceptions.AuthenticationFailed()
@@ -153,7 +158,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if record is None:
             raise exceptions.AuthenticationFailed()
         expected = signature_for(
-            record["secret"], timestamp, request.method, request.get_full_path(), request._request.body
+            decrypt_secret(record["secret_encrypted"]), timestamp, request.method, request.get_full_path(), request._request.body
         )
         if not hmac.compare_digest(expected, signature.lower()):
             raise exceptions.AuthenticationFailed()

@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -97,6 +97,16 @@ class Batch:
     ledger: dict[tuple[int, str, str], list[int]] = field(default_factory=dict)
     replies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)
+    created_at: dict[Any, datetime] = field(default_factory=dict)  # new order / trade id -> its moment
+    _ticks: int = 0
+
+    def stamp(self, key: Any) -> datetime:
+        """A moment for a new order or trade: the batch's time plus one microsecond per row, so
+        "newest first" follows the engine's own order even inside one batch."""
+        self._ticks += 1
+        moment = self.now + timedelta(microseconds=self._ticks)
+        self.created_at[key] = moment
+        return moment
 
 
 class ShardLoop:
@@ -409,7 +419,8 @@ class ShardLoop:
                 quantity = qty_lots * spec.lot_size
                 quote = from_atoms(price_ticks * qty_lots * spec.unit_atoms)
                 batch.trades.append((trade_id, symbol, price, quantity, quote, taker_side, maker_id, taker_id,
-                                     maker_user, taker_user, from_atoms(maker_fee), from_atoms(taker_fee)))  # fmt: skip
+                                     maker_user, taker_user, from_atoms(maker_fee), from_atoms(taker_fee),
+                                     batch.stamp(trade_id)))  # fmt: skip
                 batch.touched.add(symbol)
                 if is_place:
                     fills.append({"trade_id": str(trade_id), "price": fmt(price), "quantity": fmt(quantity),
@@ -435,6 +446,7 @@ class ShardLoop:
                 entry[1] += d_locked
             elif kind == ACCEPTED:
                 batch.new_orders[event[1]] = (command, event[2])
+                batch.stamp(event[1])
                 batch.touched.add(command["s"])
             elif kind == REJECTED:
                 reply = {"error": event[2]}
@@ -454,7 +466,7 @@ class ShardLoop:
     def _order_reply(self, command: dict[str, Any], batch: Batch, fills: list[dict[str, Any]]) -> dict[str, Any]:
         spec = self.specs[command["s"]]
         _symbol, status, _remaining, filled_lots, filled_quote, fee = batch.order_state[command["id"]]
-        created = _ms(batch.now)
+        created = _ms(batch.created_at[command["id"]])
         return {
             "id": command["id"],
             "client_order_id": command.get("coid"),
@@ -491,7 +503,7 @@ class ShardLoop:
                             order_id, command["u"], command["s"], command.get("coid"), command.get("fp", ""),
                             command["sd"], command["t"], command["tif"], command.get("p"), command.get("q"),
                             command.get("qq"), filled_lots * spec.lot_size, from_atoms(filled_quote),
-                            from_atoms(fee), status, seq, now, now,
+                            from_atoms(fee), status, seq, batch.created_at[order_id], batch.created_at[order_id],
                         ))  # fmt: skip
             updates = [(oid, state) for oid, state in batch.order_state.items() if oid not in batch.new_orders]
             if updates:
@@ -514,7 +526,7 @@ class ShardLoop:
                     "taker_order_id, maker_user_id, taker_user_id, maker_fee, taker_fee, created_at) FROM STDIN"
                 ) as copy:
                     for trade in batch.trades:
-                        copy.write_row((*trade, now))
+                        copy.write_row(trade)
                 self._write_ticker(cursor, batch)
             self._write_balances(cursor, batch)
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -9,7 +10,8 @@ from django.template.response import TemplateResponse
 
 from exchange.errors import ApiError
 from markets.models import Market, MarketStatus, MarketStatusChange
-from markets.services import set_market_status
+from markets.services import check_unit_precision, create_market, set_market_status
+from wallets.services import check_token
 
 
 def _change_status(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, status: str) -> None:
@@ -59,8 +61,45 @@ class StatusChangeInline(admin.TabularInline):
         return False
 
 
+class MarketForm(forms.ModelForm):
+    """Symbols and tokens are upper-case ASCII, as the REST door makes them."""
+
+    class Meta:
+        model = Market
+        fields = "__all__"
+
+    def _token(self, name: str) -> str:
+        try:
+            return check_token(self.cleaned_data.get(name))
+        except ApiError as error:
+            raise forms.ValidationError(error.code) from None
+
+    def clean_base(self) -> str:
+        return self._token("base")
+
+    def clean_quote(self) -> str:
+        return self._token("quote")
+
+    def clean_symbol(self) -> str:
+        symbol = self.cleaned_data.get("symbol")
+        if not isinstance(symbol, str) or not symbol.replace("_", "").isascii() or not symbol.replace("_", "").isalnum():
+            raise forms.ValidationError("UNSUPPORTED_TOKEN")
+        return symbol.upper()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        tick, lot = data.get("tick_size"), data.get("lot_size")
+        if tick and lot and tick > 0 and lot > 0:
+            try:
+                check_unit_precision(tick, lot)
+            except ApiError as error:
+                raise forms.ValidationError(error.code) from None
+        return data
+
+
 @admin.register(Market)
 class MarketAdmin(admin.ModelAdmin):
+    form = MarketForm
     list_display = ["symbol", "base", "quote", "status", "tick_size", "lot_size", "min_notional", "maker_fee", "taker_fee"]
     list_filter = ["status", "quote"]
     search_fields = ["symbol", "base", "quote"]
@@ -75,6 +114,20 @@ class MarketAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def save_model(self, request: HttpRequest, obj: Market, form: Any, change: bool) -> None:
+        if change:  # fees and min notional only (the rest is read-only once created)
+            super().save_model(request, obj, form, change)
+            return
+        # A new market goes through the service: same rules and the same audit as the REST door.
+        data = form.cleaned_data
+        market = create_market(
+            symbol=obj.symbol, base=obj.base, quote=obj.quote, tick_size=str(data["tick_size"]),
+            lot_size=str(data["lot_size"]), min_notional=str(data["min_notional"]), maker_fee=str(data["maker_fee"]),
+            taker_fee=str(data["taker_fee"]), actor_id=request.user.pk, via="admin-ui",
+        )  # fmt: skip
+        obj.__dict__.update({k: v for k, v in market.__dict__.items() if not k.startswith("_")})
+        obj._state.adding = False
 
 
 @admin.register(MarketStatusChange)

@@ -62,6 +62,7 @@ class AdminMarketsView(APIView):
             min_notional=data.get("min_notional"),
             maker_fee=data.get("maker_fee"),
             taker_fee=data.get("taker_fee"),
+            actor_id=request.user.user_id,
         )
         return Response(serialize_market(market), status=201)
 

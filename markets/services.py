@@ -32,6 +32,12 @@ def _fee(raw: object) -> Decimal:
     return value
 
 
+def check_unit_precision(tick: Decimal, lot: Decimal) -> None:
+    """The engine counts quote in 1e-18 units of tick*lot: refuse a pair finer than that (InvalidTick)."""
+    if (tick * lot).as_tuple().exponent < -18:  # type: ignore[operator]
+        raise InvalidTick()
+
+
 @transaction.atomic
 def create_market(
     *,
@@ -43,8 +49,10 @@ def create_market(
     min_notional: object,
     maker_fee: object = None,
     taker_fee: object = None,
+    actor_id: int | None = None,
+    via: str = "create",
 ) -> Market:
-    """Create an active market. Raises MarketExists, UnsupportedToken (bad symbol, base or quote),
+    """Create an active market, audited as done by ``actor_id``. Raises MarketExists, UnsupportedToken (bad symbol, base or quote),
     InvalidTick (a size or fee that is not a positive decimal, or tick*lot finer than 1e-18)."""
     base_token, quote_token = check_token(base), check_token(quote)
     if base_token == quote_token:
@@ -54,8 +62,7 @@ def create_market(
     if not isinstance(symbol, str) or not 0 < len(symbol) <= 32 or not symbol.replace("_", "").isalnum():
         raise UnsupportedToken()
     tick, lot = _positive(tick_size), _positive(lot_size)
-    if (tick * lot).as_tuple().exponent < -18:  # type: ignore[operator]
-        raise InvalidTick()  # the engine counts quote in 1e-18 units of tick*lot
+    check_unit_precision(tick, lot)
     market = Market(
         symbol=symbol.upper(),
         base=base_token,
@@ -73,7 +80,7 @@ def create_market(
             market.save(force_insert=True)
     except IntegrityError:
         raise MarketExists() from None
-    MarketStatusChange.objects.create(market=market, actor=None, from_status="", to_status=market.status, via="create")
+    MarketStatusChange.objects.create(market=market, actor_id=actor_id, from_status="", to_status=market.status, via=via)
     return market
 
 

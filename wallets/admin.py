@@ -9,7 +9,7 @@ from django.http import HttpRequest
 
 from exchange.errors import ApiError
 from wallets.models import Balance, LedgerEntry, TestnetCredit
-from wallets.services import credit_testnet
+from wallets.services import check_token, credit_testnet
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -44,6 +44,13 @@ class CreditForm(forms.ModelForm):
         model = TestnetCredit
         fields = ["token", "amount"]
 
+    def clean_token(self) -> str:
+        # Refused here, the operator sees the form again; refused by the service, only a message.
+        try:
+            return check_token(self.cleaned_data.get("token"))
+        except ApiError as error:
+            raise forms.ValidationError(error.code) from None
+
 
 @admin.register(TestnetCredit)
 class TestnetCreditAdmin(admin.ModelAdmin):
@@ -73,8 +80,9 @@ class TestnetCreditAdmin(admin.ModelAdmin):
             )
         except ApiError as error:
             self.message_user(request, error.code, messages.ERROR)
-        else:
-            obj.pk = credit.pk
+        else:  # the service wrote the row: show that one (its user, not "None")
+            obj.__dict__.update({k: v for k, v in credit.__dict__.items() if not k.startswith("_")})
+            obj._state.adding = False
 
     def log_addition(self, *args: Any, **kwargs: Any) -> Any:  # the service wrote the audit row
         return None

@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from exchange.errors import ApiError
-from wallets.models import Balance, LedgerEntry, TestnetCredit
+from wallets.models import Balance, LedgerEntry, PerpAccount, PerpLedgerEntry, TestnetCredit, Transfer
 from wallets.services import check_token, credit_testnet
 
 
@@ -86,3 +86,27 @@ class TestnetCreditAdmin(admin.ModelAdmin):
 
     def log_addition(self, *args: Any, **kwargs: Any) -> Any:  # the service wrote the audit row
         return None
+
+
+# --- The perp side's stand-in and the transfers: read-only for operators ---
+
+
+@admin.register(PerpAccount)
+class PerpAccountAdmin(ReadOnlyAdmin):
+    list_display = ["user", "token", "balance"]
+    list_filter = ["token"]
+    search_fields = ["user__username"]
+
+
+@admin.register(PerpLedgerEntry)
+class PerpLedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "account", "delta", "kind", "ref"]
+    list_filter = ["kind"]
+    search_fields = ["account__user__username", "ref"]
+
+
+@admin.register(Transfer)
+class TransferAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "user", "direction", "token", "amount", "id"]
+    list_filter = ["direction"]
+    search_fields = ["user__username", "=id"]

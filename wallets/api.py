@@ -8,11 +8,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exchange.permissions import IsStaff
+from exchange.permissions import IsStaff, JwtOnly
 from exchange.schema import errors
 from wallets import services
 from wallets.models import Balance
-from wallets.selectors import balances_of, serialize_balance
+from wallets.selectors import balances_of, serialize_balance, serialize_transfer
 
 BALANCE_SHAPE = OpenApiResponse(description='[{"token", "available", "locked"}]')
 
@@ -42,3 +42,36 @@ class AdminCreditView(APIView):
         )
         balance = Balance.objects.get(user_id=credit.user_id, token=credit.token)
         return Response(serialize_balance(balance))
+
+
+TRANSFER_SHAPE = OpenApiResponse(description='{"id", "direction", "token", "amount", "created_at"}')
+
+
+class TransferView(APIView):
+    """Spot <-> perp USDT transfer (JWT only)."""
+
+    permission_classes = [*APIView.permission_classes, JwtOnly]
+
+    @extend_schema(
+        request=inline_serializer(
+            "TransferRequest",
+            {
+                "direction": serializers.ChoiceField(["spot_to_perp", "perp_to_spot"]),
+                "token": serializers.CharField(),
+                "amount": serializers.CharField(),
+            },
+        ),
+        responses={
+            200: TRANSFER_SHAPE,
+            **errors(401, "API Key permission denied", "INVALID_DIRECTION", "UNSUPPORTED_TOKEN", "AMOUNT_NON_POSITIVE", "INSUFFICIENT_BALANCE", "DB_ERROR"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = request.data if isinstance(request.data, dict) else {}
+        record = services.transfer(
+            user_id=request.user.user_id,
+            direction=data.get("direction"),
+            token=data.get("token"),
+            amount=data.get("amount"),
+        )
+        return Response(serialize_transfer(record))

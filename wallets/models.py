@@ -79,3 +79,73 @@ class TestnetCredit(models.Model):
 
     def __str__(self) -> str:
         return f"+{self.amount} {self.token} to {self.user_id}"
+
+
+# --- The perp side's USDT account (another system; this is its database-backed stand-in) ---
+
+
+class PerpAccount(models.Model):
+    """A user's USDT account on the perp side. Never negative: the database says so.
+
+    Only ``wallets.perp.DatabasePerpAccounts`` writes it, each change with a PerpLedgerEntry.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    token = models.CharField(max_length=16, default="USDT")
+    balance = models.DecimalField(**MONEY, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "token"], name="perp_account_user_token_unique"),
+            models.CheckConstraint(condition=Q(balance__gte=0), name="perp_account_balance_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"perp {self.user_id} {self.token}: {self.balance}"
+
+
+class PerpLedgerKind(models.TextChoices):
+    CREDIT = "credit"  # money that reached the perp side from elsewhere (PnL, tests, operators)
+    TRANSFER_IN = "transfer_in"  # spot -> perp
+    TRANSFER_OUT = "transfer_out"  # perp -> spot
+
+
+class PerpLedgerEntry(models.Model):
+    """One change of one perp account; sum(delta) == balance for every account."""
+
+    id = models.BigAutoField(primary_key=True)
+    account = models.ForeignKey(PerpAccount, on_delete=models.PROTECT, related_name="entries")
+    delta = models.DecimalField(**MONEY)
+    kind = models.CharField(max_length=24, choices=PerpLedgerKind.choices)
+    ref = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["ref"])]
+        verbose_name_plural = "perp ledger entries"
+
+    def __str__(self) -> str:
+        return f"{self.kind} perp {self.account_id} {self.delta}"
+
+
+class TransferDirection(models.TextChoices):
+    SPOT_TO_PERP = "spot_to_perp"
+    PERP_TO_SPOT = "perp_to_spot"
+
+
+class Transfer(models.Model):
+    """A completed move of USDT between the spot wallet and the perp account (both sides in one transaction)."""
+
+    id = models.UUIDField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    direction = models.CharField(max_length=16, choices=TransferDirection.choices)
+    token = models.CharField(max_length=16)
+    amount = models.DecimalField(**MONEY)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="transfer_amount_positive")]
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.amount} {self.token} ({self.user_id})"

@@ -12,3 +12,13 @@ def balances_of(user_id: int) -> list[Balance]:
 
 def serialize_balance(balance: Balance) -> dict[str, Any]:
     return {"token": balance.token, "available": fmt(balance.available), "locked": fmt(balance.locked)}
+
+
+def serialize_transfer(transfer: Any) -> dict[str, Any]:
+    return {
+        "id": str(transfer.id),
+        "direction": transfer.direction,
+        "token": transfer.token,
+        "amount": fmt(transfer.amount),
+        "created_at": int(transfer.created_at.timestamp() * 1000),
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -9,10 +10,18 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
 
-from exchange.errors import AmountNonPositive, Disabled, InvalidId, UnsupportedToken
+from exchange.errors import (
+    AmountNonPositive,
+    Disabled,
+    InsufficientBalance,
+    InvalidDirection,
+    InvalidId,
+    UnsupportedToken,
+)
 from exchange.money import parse_decimal
 from wallets.locks import lock_balance
-from wallets.models import Balance, LedgerEntry, LedgerKind, TestnetCredit
+from wallets.models import Balance, LedgerEntry, LedgerKind, PerpLedgerKind, TestnetCredit, Transfer, TransferDirection
+from wallets.perp import PERP_TOKEN, perp_accounts
 
 TOKEN_MAX_LEN = 16
 
@@ -60,3 +69,58 @@ def credit_testnet(*, operator_id: int | None, user_id: object, token: object, a
     lock_balance(user_id=user.pk, token=token)
     change_balance(user_id=user.pk, token=token, delta_available=value, delta_locked=Decimal(0), kind=LedgerKind.CREDIT)
     return TestnetCredit.objects.create(user=user, operator_id=operator_id, token=token, amount=value, via=via)
+
+
+# --- Transfers between the spot wallet and the perp account (SPEC §7) ---
+
+
+def check_transfer_direction(direction: object) -> str:
+    if not isinstance(direction, str) or direction not in TransferDirection.values:
+        raise InvalidDirection()
+    return direction
+
+
+@transaction.atomic
+def transfer(*, user_id: int, direction: object, token: object, amount: object) -> Transfer:
+    """Move USDT between the caller's spot wallet and perp account, both sides in this transaction.
+
+    Checks in this order: direction, token, amount, then the source side's free USDT.
+    Raises InvalidDirection, UnsupportedToken, AmountNonPositive, InsufficientBalance.
+    Locks the spot balance row, then the perp account, whatever the direction, so two opposite
+    transfers of one user queue behind each other instead of deadlocking.
+    """
+    direction = check_transfer_direction(direction)
+    if check_token(token) != PERP_TOKEN:
+        raise UnsupportedToken()
+    value = check_positive_amount(amount)
+    perp = perp_accounts()
+    spot = lock_balance(user_id=user_id, token=PERP_TOKEN)
+    perp_free = perp.lock(user_id=user_id)
+    transfer_id = uuid.uuid4()
+    ref = str(transfer_id)
+    if direction == TransferDirection.SPOT_TO_PERP:
+        if spot.available < value:
+            raise InsufficientBalance()
+        change_balance(
+            user_id=user_id, token=PERP_TOKEN, delta_available=-value, delta_locked=Decimal(0),
+            kind=LedgerKind.TRANSFER_OUT, ref=ref,
+        )  # fmt: skip
+        perp.credit(user_id=user_id, amount=value, kind=PerpLedgerKind.TRANSFER_IN, ref=ref)
+    else:
+        if perp_free < value:
+            raise InsufficientBalance()
+        perp.debit(user_id=user_id, amount=value, kind=PerpLedgerKind.TRANSFER_OUT, ref=ref)
+        change_balance(
+            user_id=user_id, token=PERP_TOKEN, delta_available=value, delta_locked=Decimal(0),
+            kind=LedgerKind.TRANSFER_IN, ref=ref,
+        )  # fmt: skip
+    return Transfer.objects.create(id=transfer_id, user_id=user_id, direction=direction, token=PERP_TOKEN, amount=value)
+
+
+@transaction.atomic
+def credit_perp(*, user_id: int, amount: object, ref: str = "") -> None:
+    """Money that reached the perp side from elsewhere (its PnL, an operator, a test). Raises AmountNonPositive."""
+    value = check_positive_amount(amount)
+    perp = perp_accounts()
+    perp.lock(user_id=user_id)
+    perp.credit(user_id=user_id, amount=value, kind=PerpLedgerKind.CREDIT, ref=ref)

@@ -395,7 +395,7 @@ class Engine:
         # The taker's end: rest (gtc) or cancel what is left, and free unneeded lock.
         if by_budget:
             remaining = 0
-            done = filled
+            done = filled and (stopped_by_budget or not left)
             status = FILLED if done else CANCELLED
             locked_after = 0
         else:

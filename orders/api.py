@@ -51,9 +51,8 @@ class OrdersView(APIView):
     )
     def post(self, request: Request) -> Response:
         order, created = services.place_order(caller=request.user, data=request.data)
-        if created:
-            return Response(order, status=201)
-        return Response(selectors.serialize_order_with_fills(order), status=200)
+        body = order if isinstance(order, dict) else selectors.serialize_order_with_fills(order)
+        return Response(body, status=201 if created else 200)
 
     @extend_schema(
         parameters=[SYMBOL, OpenApiParameter("status", OpenApiTypes.STR, enum=["open", "all"]), *PAGING],

@@ -30,6 +30,11 @@ REPLY_GRACE_S = 1.0  # waited past the deadline: the loop may have started the c
 _push_script: Any = None
 
 
+class NoReply(EngineBusy):
+    """Pushed, but no answer by the deadline. Almost always "not executed"; the one exception,
+    a loop that died between its commit and its answer, is settled by looking in the database."""
+
+
 def _redis() -> Any:
     return get_redis_connection("default")
 
@@ -44,8 +49,8 @@ def _script() -> Any:
 def submit(symbol: str, command: dict[str, Any], *, wait: bool = True) -> dict[str, Any] | None:
     """Push ``command`` to the shard of ``symbol`` and return the loop's answer.
 
-    Raises EngineBusy (queue full, or no answer by the deadline: the command was not
-    executed) or EngineRestarting (no live loop for the shard).
+    Raises EngineBusy (queue full), NoReply (no answer by the deadline) or EngineRestarting
+    (no live loop for the shard).
     """
     shard = shard_of(symbol)
     timeout_s = settings.ENGINE_REPLY_TIMEOUT_S
@@ -62,7 +67,7 @@ def submit(symbol: str, command: dict[str, Any], *, wait: bool = True) -> dict[s
         return None
     answer = _redis().blpop([reply_key(request_id)], timeout=timeout_s + REPLY_GRACE_S)
     if answer is None:
-        raise EngineBusy()
+        raise NoReply()
     return orjson.loads(answer[1])
 
 

@@ -45,7 +45,6 @@ from orders.shards import depth_key, fence_key, lease_key, queue_key, reply_key,
 logger = logging.getLogger("orders.loop")
 
 FEE_ACCOUNT_USERNAME = "__fees__"
-LEASE_TTL_MS = 10_000
 REPLY_TTL_S = 30
 DEPTH_LEVELS = 100
 POP_TIMEOUT_S = 0.5
@@ -126,11 +125,14 @@ class ShardLoop:
         self.specs: dict[str, MarketSpec] = {}
         self.fee_user_id = 0
         self.last_commit_ms = 0.0
+        self.started = False
+        # The lease lives as long as a heartbeat: a loop silent that long is taken over (and fenced off).
+        self.lease_ttl_ms = int(settings.ENGINE_HEARTBEAT_TIMEOUT_S * 1000)
 
     # ------------------------------------------------------------------ ownership
     def acquire(self) -> bool:
         """Take the shard's lease if nobody holds it; a new fencing token comes with it."""
-        if not self.redis.set(lease_key(self.shard), self.owner, nx=True, px=LEASE_TTL_MS):
+        if not self.redis.set(lease_key(self.shard), self.owner, nx=True, px=self.lease_ttl_ms):
             return False
         self.fence = int(self.redis.incr(fence_key(self.shard)))
         with transaction.atomic(), connection.cursor() as cursor:
@@ -151,7 +153,7 @@ class ShardLoop:
     def heartbeat(self) -> None:
         ok = self._renew(
             keys=[lease_key(self.shard), state_key(self.shard)],
-            args=[self.owner, LEASE_TTL_MS, int(settings.ENGINE_HEARTBEAT_TIMEOUT_S * 1000)],
+            args=[self.owner, self.lease_ttl_ms, self.lease_ttl_ms],
         )
         if not ok:
             raise LeaseLost()
@@ -165,7 +167,7 @@ class ShardLoop:
     # ------------------------------------------------------------------ recovery
     def rebuild(self) -> None:
         """Books from PostgreSQL: every market of this shard, then its open orders by seq."""
-        self.redis.set(state_key(self.shard), "restarting", px=LEASE_TTL_MS)
+        self.redis.set(state_key(self.shard), "restarting", px=self.lease_ttl_ms)
         self.fee_user_id = fee_account_id()
         engine = Engine(fee_user_id=self.fee_user_id)
         self.specs = {}
@@ -230,17 +232,20 @@ class ShardLoop:
 
     # ------------------------------------------------------------------ running
     def start(self) -> None:
+        """Rebuild, check the locks, then announce the shard up."""
         self.rebuild()
         shortfall = self.locked_mismatches()
         if shortfall:
             logger.error("shard %s: locked balances below what open orders hold: %s", self.shard, shortfall)
         self.heartbeat()
+        self.started = True
         logger.info("shard %s up (fence %s, owner %s)", self.shard, self.fence, self.owner)
 
     def run(self) -> None:
         """Own the shard until stopped or until another loop takes it over."""
         try:
-            self.start()
+            if not self.started:
+                self.start()
             while not self._stopping.is_set():
                 self.heartbeat()
                 raw = self._pop()

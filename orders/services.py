@@ -20,6 +20,7 @@ from exchange.errors import (
     BY_CODE,
     BelowMinNotional,
     ClientOrderIdReused,
+    EngineBusy,
     InvalidId,
     InvalidLot,
     InvalidSide,
@@ -155,7 +156,8 @@ def _existing_order(caller: Caller, request: OrderRequest, order_id: str | None 
 
 def place_order(*, caller: Caller, data: dict[str, Any]) -> tuple[dict[str, Any] | Order, bool]:
     """Place an order. Returns (the order as the engine answered, True) for a new order, or
-    (the stored Order, False) for a repeated ``client_order_id`` with the same body.
+    (the stored Order, False) for a repeated ``client_order_id`` with the same body. A new
+    order whose answer was lost (the loop died after its commit) comes back as a stored Order.
 
     Raises every order-placement error of the seed, ClientOrderIdReused, EngineBusy,
     EngineRestarting, ApiKeyPermissionDenied (a key without ``trade``).
@@ -180,7 +182,13 @@ def place_order(*, caller: Caller, data: dict[str, Any]) -> tuple[dict[str, Any]
         "coid": request.client_order_id,
         "fp": request.fingerprint(),
     }
-    answer = gateway.submit(request.market.symbol, command)
+    try:
+        answer = gateway.submit(request.market.symbol, command)
+    except gateway.NoReply:
+        placed = Order.objects.filter(id=command["id"]).first()
+        if placed is None:  # past its deadline the loop drops it: not placed
+            raise EngineBusy() from None
+        return placed, True
     assert answer is not None
     _raise_engine_error(answer)
     if "duplicate" in answer:
@@ -203,7 +211,15 @@ def cancel_order(*, caller: Caller, order_id: str) -> Order:
     order = Order.objects.filter(id=oid, user_id=caller.user_id, status__in=OPEN_STATUSES).first()
     if order is None:
         raise OrderNotFound()
-    answer = gateway.submit(order.market_id, {"k": "cancel", "id": str(oid), "u": caller.user_id, "s": order.market_id})
+    try:
+        answer = gateway.submit(
+            order.market_id, {"k": "cancel", "id": str(oid), "u": caller.user_id, "s": order.market_id}
+        )
+    except gateway.NoReply:
+        order.refresh_from_db()
+        if order.status != "cancelled":
+            raise EngineBusy() from None
+        return order
     assert answer is not None
     _raise_engine_error(answer)
     return Order.objects.get(id=oid)

@@ -1,4 +1,5 @@
 import signal
+import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -10,11 +11,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--shard", type=int, default=0)
+        parser.add_argument(
+            "--wait", action="store_true", help="wait for the shard's current owner to go away instead of exiting"
+        )
 
-    def handle(self, *args: object, shard: int, **options: object) -> None:
+    def handle(self, *args: object, shard: int, wait: bool, **options: object) -> None:
         loop = ShardLoop(shard)
-        if not loop.acquire():
-            raise CommandError(f"shard {shard} is owned by another live loop")
+        while not loop.acquire():
+            if not wait:
+                raise CommandError(f"shard {shard} is owned by another live loop")
+            time.sleep(0.2)
         signal.signal(signal.SIGTERM, lambda *_: loop.stop())
         signal.signal(signal.SIGINT, lambda *_: loop.stop())
         self.stdout.write(f"engine shard {shard} running (fence {loop.fence})")

@@ -7,6 +7,8 @@ from decimal import Decimal
 
 from django.db import connection
 
+from wallets.reconcile import withdrawal_holds
+
 Key = tuple[int, str]
 
 OPEN_ORDER_LOCKS_SQL = """
@@ -30,20 +32,12 @@ def _rows(sql: str) -> list[tuple]:
         return list(cursor.fetchall())
 
 
-def held_by_withdrawals() -> dict[Key, Decimal]:
-    try:
-        from wallets.reconcile import withdrawal_holds
-    except ImportError:  # TODO(withdrawals): drop once wallets.reconcile lands
-        return {}
-    return withdrawal_holds()
-
-
 def locked_matches_holds() -> list[str]:
     """Every balance's ``locked`` equals what its open orders and pending withdrawals hold."""
     expected: dict[Key, Decimal] = defaultdict(Decimal)
     for user_id, token, amount in _rows(OPEN_ORDER_LOCKS_SQL):
         expected[(user_id, token)] += amount
-    for key, amount in held_by_withdrawals().items():
+    for key, amount in withdrawal_holds().items():
         expected[key] += amount
     actual = {(u, t): locked for u, t, locked in _rows("SELECT user_id, token, locked FROM wallets_balance")}
     problems = []

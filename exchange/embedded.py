@@ -84,8 +84,11 @@ def _pg_user_kwargs() -> dict:
         return {}
     import pwd
     import stat
+    import warnings
 
-    from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+    with warnings.catch_warnings():  # the same platformdirs warning as in _pg_bin
+        warnings.simplefilter("ignore")
+        from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
     ensure_user_exists(PG_SYSTEM_USER)
     PG_DIR.mkdir(parents=True, exist_ok=True)
@@ -187,6 +190,11 @@ def start_redis() -> tuple[str, bool]:
 def stop_redis() -> None:
     state = _load_state()
     pid = state.get("redis_pid")
+    if not pid:  # started but interrupted before its state was saved: its own pidfile says
+        try:
+            pid = int((REDIS_DIR / "redis.pid").read_text().strip())
+        except (OSError, ValueError):
+            pid = None
     if pid and _pid_alive(int(pid)):
         os.kill(int(pid), signal.SIGTERM)
         deadline = time.monotonic() + 5
@@ -203,24 +211,33 @@ def stop_redis() -> None:
 def run(cmd: list[str]) -> int:
     env = dict(os.environ)
     stops = []
-    if not env.get("DATABASE_URL"):
-        env["DATABASE_URL"], started = start_postgres()
-        if started:
-            stops.append(stop_postgres)
-        print(f"embedded PostgreSQL: {env['DATABASE_URL']}", file=sys.stderr)
-    if not env.get("REDIS_URL"):
-        env["REDIS_URL"], started = start_redis()
-        if started:
-            stops.append(stop_redis)
-        print(f"embedded Redis: {env['REDIS_URL']}", file=sys.stderr)
-    child = subprocess.Popen(cmd, env=env)
-    # Ctrl-C reaches the child through the terminal's process group; wait for it to finish.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+    children: list[subprocess.Popen] = []
+
+    def on_sigterm(*_: object) -> None:
+        if not children:
+            raise SystemExit(128 + signal.SIGTERM)  # still starting: stop what started (finally)
+        children[0].send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        return child.wait()
-    finally:
-        for stop in stops:
+        # Ours to stop when nobody ran it before, even if starting it is interrupted half-way.
+        if not env.get("DATABASE_URL"):
+            if _pg_running_port() is None:
+                stops.append(stop_postgres)
+            env["DATABASE_URL"], _ = start_postgres()
+            print(f"embedded PostgreSQL: {env['DATABASE_URL']}", file=sys.stderr)
+        if not env.get("REDIS_URL"):
+            if _redis_running_port() is None:
+                stops.append(stop_redis)
+            env["REDIS_URL"], _ = start_redis()
+            print(f"embedded Redis: {env['REDIS_URL']}", file=sys.stderr)
+        children.append(subprocess.Popen(cmd, env=env))
+        # Ctrl-C reaches the child through the terminal's process group; wait for it to finish.
+        # (A `sh -c` child should `exec` its last command: a shell does not pass SIGTERM on.)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return children[0].wait()
+    finally:  # also when starting Redis failed after PostgreSQL started
+        for stop in reversed(stops):
             stop()
 
 

@@ -195,7 +195,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["exchange.rendering.OrjsonRenderer"],
     "DEFAULT_PARSER_CLASSES": ["exchange.rendering.OrjsonParser"],
     "EXCEPTION_HANDLER": "exchange.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "exchange.schema.ExchangeAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = Path(os.environ.get("EXCHANGE_VAR_DIR", ROOT / "var"))
+VAR = Path(os.environ.get("EXCHANGE_VAR_DIR") or ROOT / "var")  # empty means unset, not "."
 PG_DIR = VAR / "pg"
 REDIS_DIR = VAR / "redis"
 STATE = VAR / "embedded.json"

@@ -14,7 +14,7 @@ from pathlib import Path
 import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("EXCHANGE_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(os.environ.get("EXCHANGE_VAR_DIR") or BASE_DIR / "var")  # empty means unset, not "."
 
 
 def _read_dotenv(path: Path) -> None:

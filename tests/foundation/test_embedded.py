@@ -145,3 +145,10 @@ def test_launcher_stopped_while_starting_leaves_nothing_running(var_dir):
         if launcher.poll() is None:
             os.killpg(launcher.pid, signal.SIGKILL)
             launcher.wait(timeout=10)
+
+
+def test_an_empty_var_dir_setting_means_the_default_not_the_current_directory(tmp_path):
+    code = "import exchange.embedded as e, exchange.settings as s; print(e.VAR); print(s.VAR_DIR)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={**os.environ, "EXCHANGE_VAR_DIR": "", "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert out.stdout.split() == [str(ROOT / "var"), str(ROOT / "var")]

@@ -150,8 +150,10 @@ class Book:
         self.bid_heap: list[int] = []
         self.asks: dict[int, Level] = {}  # keyed by price
         self.ask_heap: list[int] = []
-        # user_id -> {order_id: order}, in seq order: for cancel-all.
-        self.by_user: dict[int, dict[Hashable, RestingOrder]] = {}
+        # user_id -> that user's orders in seq order, for cancel-all. Lazy: orders that
+        # ended stay until the list is compacted (see ``add_to_user``), so a fill or a
+        # cancel costs nothing here.
+        self.by_user: dict[int, list[RestingOrder]] = {}
 
     def sorted_levels(self, side: str) -> list[Level]:
         """Non-empty levels of a side, best first."""
@@ -160,9 +162,30 @@ class Book:
 
     def live_orders(self) -> list[RestingOrder]:
         """Every open order of the book, in seq order."""
-        orders = [o for user_orders in self.by_user.values() for o in user_orders.values()]
+        orders = [
+            order
+            for levels in (self.bids, self.asks)
+            for level in levels.values()
+            for order in level.orders
+            if order.remaining_lots
+        ]
         orders.sort(key=_seq_of)
         return orders
+
+    def add_to_user(self, order: RestingOrder) -> None:
+        """Index a new open order under its user (orders arrive in seq order)."""
+        user_orders = self.by_user.get(order.user_id)
+        if user_orders is None:
+            self.by_user[order.user_id] = [order]
+            return
+        user_orders.append(order)
+        count = len(user_orders)
+        if count >= COMPACT_MIN_DEAD and not count & (count - 1):  # at powers of two: amortised O(1)
+            user_orders[:] = [o for o in user_orders if o.remaining_lots]
+
+    def pop_user_orders(self, user_id: int) -> list[RestingOrder]:
+        """Take a user's open orders out of the user index, in seq order."""
+        return [o for o in self.by_user.pop(user_id, ()) if o.remaining_lots]
 
 
 def _seq_of(order: RestingOrder) -> int:

@@ -99,109 +99,133 @@ class Engine:
 
     # ---------------------------------------------------------------- commands
     def execute(self, cmd: Place | Cancel | CancelAll | SetStatus) -> list[Event]:
-        """Run one command; return its events in order."""
+        """Run one command; return its events in order.
+
+        The place and cancel paths are written inline, with local names, on purpose: this is
+        the hot loop of the exchange, and each call or attribute lookup saved is measured."""
         kind = type(cmd)
         if kind is Place:
-            return self._place(*cmd)
+            order_id, user_id, symbol, side, type_, tif, price, qty, quote_atoms = cmd  # type: ignore[misc]
+            book = self._books.get(symbol)
+            if book is None:
+                return [(REJECTED, order_id, MARKET_NOT_FOUND)]
+            if book.status != ACTIVE:
+                return [(REJECTED, order_id, MARKET_HALTED if book.status == HALTED else MARKET_DELISTED)]
+            if side == BUY:
+                is_buy = True
+            elif side == SELL:
+                is_buy = False
+            else:
+                raise ValueError(f"unknown side {side!r}")
+            # The lock: what the order may spend, in the asset it gives.
+            if type_ == LIMIT:
+                if tif != GTC and tif != IOC and tif != FOK and tif != POST_ONLY:
+                    raise ValueError(f"unknown tif {tif!r}")
+                if type(price) is not int or price <= 0:
+                    price = _positive_int(price, "price_ticks")
+                if type(qty) is not int or qty <= 0:
+                    qty = _positive_int(qty, "qty_lots")
+                is_market = False
+                if is_buy:
+                    asset = book.quote
+                    lock = price * qty * book.unit_atoms
+                else:
+                    asset = book.base
+                    lock = qty * book.lot_atoms
+            elif type_ == MARKET:
+                is_market = True
+                price = 0
+                if is_buy:
+                    quote_atoms = _positive_int(quote_atoms, "quote_atoms")
+                    asset = book.quote
+                    lock = quote_atoms
+                    qty = 0
+                else:
+                    qty = _positive_int(qty, "qty_lots")
+                    asset = book.base
+                    lock = qty * book.lot_atoms
+            else:
+                raise ValueError(f"unknown type {type_!r}")
+            key = (user_id, asset)
+            available = self.available
+            avail = available.get(key, 0)
+            if avail < lock:
+                return [(REJECTED, order_id, INSUFFICIENT_BALANCE)]
+
+            # Best live level of the opposite side (empty levels are dropped lazily here).
+            if is_buy:
+                opposite, opposite_heap = book.asks, book.ask_heap
+            else:
+                opposite, opposite_heap = book.bids, book.bid_heap
+            while opposite_heap:
+                top = opposite[opposite_heap[0]]
+                if top.lots:
+                    if is_market or (price >= top.price_ticks if is_buy else price <= top.price_ticks):
+                        if tif == POST_ONLY and not is_market:
+                            return [(REJECTED, order_id, POST_ONLY_REJECT)]
+                        return self._take(
+                            book, order_id, user_id, side, is_buy, is_market, tif, price, qty,
+                            quote_atoms or 0, asset, opposite, opposite_heap,
+                        )  # fmt: skip
+                    break
+                del opposite[heappop(opposite_heap)]
+
+            # Nothing to match.
+            seq = self.last_seq = self.last_seq + 1
+            if is_market or tif == IOC or tif == FOK:
+                return [(ACCEPTED, order_id, seq), (ORDER, order_id, CANCELLED, qty, 0, 0, 0)]
+            # Rest it (what ``_rest`` does, inline).
+            order = RestingOrder(order_id, user_id, side, price, qty, 0, 0, 0, seq)
+            if self._orders.setdefault(order_id, order) is not order:
+                raise ValueError(f"order id {order_id!r} is already open")
+            if is_buy:
+                levels, heap, level_key = book.bids, book.bid_heap, -price
+            else:
+                levels, heap, level_key = book.asks, book.ask_heap, price
+            level = levels.get(level_key)
+            if level is None:
+                level = levels[level_key] = Level(price)
+                heappush(heap, level_key)
+            else:
+                order.price_ticks = level.price_ticks  # share one int object per price
+            level.orders.append(order)
+            level.lots += qty
+            order.book = book
+            user_orders = book.by_user.get(user_id)
+            if user_orders is None:
+                book.by_user[user_id] = [order]
+            else:
+                user_orders.append(order)
+                count = len(user_orders)
+                if count >= 32 and not count & (count - 1):
+                    user_orders[:] = [o for o in user_orders if o.remaining_lots]
+            available[key] = avail - lock
+            return [
+                (ACCEPTED, order_id, seq),
+                (ORDER, order_id, OPEN, qty, 0, 0, 0),
+                (BALANCE, user_id, asset, -lock, lock),
+            ]
+
         if kind is Cancel:
-            return self._cancel(*cmd)
+            order_id, user_id = cmd  # type: ignore[misc]
+            cancelled = self._orders.get(order_id)
+            if cancelled is None or cancelled.user_id != user_id:
+                return [(REJECTED, order_id, ORDER_NOT_FOUND)]
+            event = (
+                ORDER, order_id, CANCELLED, cancelled.remaining_lots, cancelled.filled_lots,
+                cancelled.filled_quote_atoms, cancelled.fee_atoms,
+            )  # fmt: skip
+            asset, amount = self._unlink(cancelled)
+            key = (user_id, asset)
+            available = self.available
+            if key in available:
+                available[key] += amount
+            return [event, (BALANCE, user_id, asset, amount, -amount)]
         if kind is CancelAll:
             return self._cancel_all(*cmd)
         if kind is SetStatus:
             return self._set_status(*cmd)
         raise TypeError(f"not an engine command: {cmd!r}")
-
-    def _place(
-        self,
-        order_id: Hashable,
-        user_id: int,
-        symbol: str,
-        side: str,
-        type_: str,
-        tif: str,
-        price: int | None,
-        qty: int | None,
-        quote_atoms: int | None,
-    ) -> list[Event]:
-        book = self._books.get(symbol)
-        if book is None:
-            return [(REJECTED, order_id, MARKET_NOT_FOUND)]
-        status = book.status
-        if status != ACTIVE:
-            return [(REJECTED, order_id, MARKET_HALTED if status == HALTED else MARKET_DELISTED)]
-        if side == BUY:
-            is_buy = True
-        elif side == SELL:
-            is_buy = False
-        else:
-            raise ValueError(f"unknown side {side!r}")
-        # The lock: what the order may spend, in the asset it gives.
-        if type_ == LIMIT:
-            if tif != GTC and tif != IOC and tif != FOK and tif != POST_ONLY:
-                raise ValueError(f"unknown tif {tif!r}")
-            if type(price) is not int or price <= 0:
-                price = _positive_int(price, "price_ticks")
-            if type(qty) is not int or qty <= 0:
-                qty = _positive_int(qty, "qty_lots")
-            is_market = False
-            if is_buy:
-                asset = book.quote
-                lock = price * qty * book.unit_atoms
-            else:
-                asset = book.base
-                lock = qty * book.lot_atoms
-        elif type_ == MARKET:
-            is_market = True
-            price = 0
-            if is_buy:
-                quote_atoms = _positive_int(quote_atoms, "quote_atoms")
-                asset = book.quote
-                lock = quote_atoms
-                qty = 0
-            else:
-                qty = _positive_int(qty, "qty_lots")
-                asset = book.base
-                lock = qty * book.lot_atoms
-        else:
-            raise ValueError(f"unknown type {type_!r}")
-        key = (user_id, asset)
-        available = self.available
-        avail = available.get(key, 0)
-        if avail < lock:
-            return [(REJECTED, order_id, INSUFFICIENT_BALANCE)]
-
-        # Best live level of the opposite side (empty levels are dropped lazily here).
-        if is_buy:
-            opposite, opposite_heap = book.asks, book.ask_heap
-        else:
-            opposite, opposite_heap = book.bids, book.bid_heap
-        top: Level | None = None
-        while opposite_heap:
-            top = opposite[opposite_heap[0]]
-            if top.lots:
-                break
-            del opposite[heappop(opposite_heap)]
-            top = None
-        if top is not None and (is_market or (price >= top.price_ticks if is_buy else price <= top.price_ticks)):
-            if tif == POST_ONLY and not is_market:
-                return [(REJECTED, order_id, POST_ONLY_REJECT)]
-            return self._take(
-                book, order_id, user_id, side, is_buy, is_market, tif, price, qty,
-                quote_atoms or 0, asset, opposite, opposite_heap,
-            )  # fmt: skip
-
-        # Nothing to match.
-        seq = self.last_seq = self.last_seq + 1
-        if is_market or tif == IOC or tif == FOK:
-            return [(ACCEPTED, order_id, seq), (ORDER, order_id, CANCELLED, qty, 0, 0, 0)]
-        order = RestingOrder(order_id, user_id, side, price, qty, 0, 0, 0, seq)
-        self._rest(book, order)
-        available[key] = avail - lock
-        return [
-            (ACCEPTED, order_id, seq),
-            (ORDER, order_id, OPEN, qty, 0, 0, 0),
-            (BALANCE, user_id, asset, -lock, lock),
-        ]
 
     def _rest(self, book: Book, order: RestingOrder) -> None:
         """Put an order at the back of its price level and index it."""
@@ -219,11 +243,7 @@ class Engine:
         level.orders.append(order)
         level.lots += order.remaining_lots
         order.book = book
-        user_orders = book.by_user.get(order.user_id)
-        if user_orders is None:
-            book.by_user[order.user_id] = {order_id: order}
-        else:
-            user_orders[order_id] = order
+        book.add_to_user(order)
 
     def _take(
         self,
@@ -327,7 +347,6 @@ class Engine:
         maker_fee_e8 = book.maker_fee_e8
         taker_fee_e8 = book.taker_fee_e8
         open_orders = self._orders
-        by_user = book.by_user
         d_available: dict[BalanceKey, int] = {}
         d_locked: dict[BalanceKey, int] = {}
         trade_seq = self.last_trade_seq
@@ -368,10 +387,6 @@ class Engine:
             )  # fmt: skip
             if not remaining:
                 del open_orders[maker_id]
-                user_orders = by_user[maker_user]
-                del user_orders[maker_id]
-                if not user_orders:
-                    del by_user[maker_user]
             filled += lots
             filled_quote += quote_amount
             taker_fee += fee
@@ -457,7 +472,7 @@ class Engine:
 
     # ------------------------------------------------------------------ cancels
     def _unlink(self, order: RestingOrder) -> tuple[str, int]:
-        """Take an open order out of the index and its level (not out of ``by_user``).
+        """Take an open order out of the index and its level (``by_user`` is lazy).
 
         Returns the asset and amount its lock releases."""
         book = order.book
@@ -478,23 +493,6 @@ class Engine:
         level.compact_if_sparse()
         return asset, amount
 
-    def _cancel(self, order_id: Hashable, user_id: int) -> list[Event]:
-        order = self._orders.get(order_id)
-        if order is None or order.user_id != user_id:
-            return [(REJECTED, order_id, ORDER_NOT_FOUND)]
-        book = order.book
-        assert book is not None
-        user_orders = book.by_user[user_id]
-        del user_orders[order_id]
-        if not user_orders:
-            del book.by_user[user_id]
-        event = self._cancelled_event(order)
-        asset, amount = self._unlink(order)
-        key = (user_id, asset)
-        if key in self.available:
-            self.available[key] += amount
-        return [event, (BALANCE, user_id, asset, amount, -amount)]
-
     @staticmethod
     def _cancelled_event(order: RestingOrder) -> Event:
         return (
@@ -503,7 +501,7 @@ class Engine:
         )  # fmt: skip
 
     def _cancel_orders(self, orders: list[RestingOrder]) -> list[Event]:
-        """Cancel open orders (already out of ``by_user``), in the given order."""
+        """Cancel open orders, in the given order (the caller updates ``by_user``)."""
         events: list[Event] = []
         released: dict[BalanceKey, int] = {}
         for order in orders:
@@ -518,10 +516,8 @@ class Engine:
         book = self._books.get(symbol)
         if book is None:
             return [(REJECTED, None, MARKET_NOT_FOUND)]
-        user_orders = book.by_user.pop(user_id, None)
-        if not user_orders:
-            return []
-        return self._cancel_orders(sorted(user_orders.values(), key=_seq_of))
+        orders = book.pop_user_orders(user_id)
+        return self._cancel_orders(orders) if orders else []
 
     def _set_status(self, symbol: str, status: str) -> list[Event]:
         if status not in MARKET_STATUSES:
@@ -579,7 +575,7 @@ class Engine:
         book = self._books[symbol]
         if last_trade_seq > self.last_trade_seq:
             self.last_trade_seq = last_trade_seq
-        if book.by_user:
+        if book.live_orders():
             raise ValueError(f"book {symbol} is not empty")
         for given in sorted(orders, key=_seq_of):
             if given.side not in (BUY, SELL):

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from orders.reconcile import locked_matches_holds
 from tests.wallets.helpers import assert_ledgers_match_balances, spot
 from tests.withdrawals.conftest import ADDRESS, closed_port_url, queued_tasks
 from wallets.models import LedgerEntry
@@ -97,6 +98,7 @@ def test_ambiguous_answer_parks_it_as_unknown_with_funds_held(holder, withdrawal
     assert spot(holder.user_id, "DF") == (Decimal("60"), Decimal("40"))
     assert kinds(withdrawal) == ["withdraw_hold"]
     assert withdrawal_holds() == {(holder.user_id, "DF"): Decimal("40")}
+    assert locked_matches_holds() == []  # manage.py reconcile's check: locked = orders + withdrawals
     # Never signed again by the worker, however often the step is retried.
     remote_signer.signing = "ok"
     assert tasks.sign_withdrawal(str(withdrawal.pk)) == "unknown"

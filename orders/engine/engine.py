@@ -347,8 +347,10 @@ class Engine:
         maker_fee_e8 = book.maker_fee_e8
         taker_fee_e8 = book.taker_fee_e8
         open_orders = self._orders
-        d_available: dict[BalanceKey, int] = {}
-        d_locked: dict[BalanceKey, int] = {}
+        # Makers receive what the taker gives and give (from locked) what it receives:
+        # summed per maker user, keyed by int to keep the per-fill cost low.
+        makers_got: dict[int, int] = {}  # available, in the taker's give asset
+        makers_gave: dict[int, int] = {}  # locked, in the taker's receive asset
         trade_seq = self.last_trade_seq
         filled = filled_quote = taker_fee = maker_fees = 0
         for maker, lots in fills:
@@ -360,17 +362,13 @@ class Engine:
             if is_buy:  # the maker sold base and receives quote
                 maker_fee = quote_amount * maker_fee_e8 // FEE_SCALE if maker_fee_e8 else 0
                 fee = base_amount * taker_fee_e8 // FEE_SCALE if taker_fee_e8 else 0
-                k = (maker_user, base)
-                d_locked[k] = d_locked.get(k, 0) - base_amount
-                k = (maker_user, quote)
-                d_available[k] = d_available.get(k, 0) + quote_amount - maker_fee
+                makers_gave[maker_user] = makers_gave.get(maker_user, 0) + base_amount
+                makers_got[maker_user] = makers_got.get(maker_user, 0) + quote_amount - maker_fee
             else:  # the maker bought base with quote it had locked at this very price
                 maker_fee = base_amount * maker_fee_e8 // FEE_SCALE if maker_fee_e8 else 0
                 fee = quote_amount * taker_fee_e8 // FEE_SCALE if taker_fee_e8 else 0
-                k = (maker_user, quote)
-                d_locked[k] = d_locked.get(k, 0) - quote_amount
-                k = (maker_user, base)
-                d_available[k] = d_available.get(k, 0) + base_amount - maker_fee
+                makers_gave[maker_user] = makers_gave.get(maker_user, 0) + quote_amount
+                makers_got[maker_user] = makers_got.get(maker_user, 0) + base_amount - maker_fee
             remaining = maker.remaining_lots - lots
             maker.remaining_lots = remaining
             maker.filled_lots += lots
@@ -436,19 +434,33 @@ class Engine:
             gave, recv_asset, received = filled_quote, base, filled * lot_atoms - taker_fee
         else:
             gave, recv_asset, received = filled * lot_atoms, quote, filled_quote - taker_fee
-        k = (user_id, give_asset)
-        d_available[k] = d_available.get(k, 0) - gave - locked_after
-        d_locked[k] = d_locked.get(k, 0) + locked_after
-        k = (user_id, recv_asset)
-        d_available[k] = d_available.get(k, 0) + received
+        # Balance changes per user in the two assets; the taker is never a maker here.
+        give_available = makers_got
+        give_locked = {user_id: locked_after}
+        receive_available = {user_id: received}
+        receive_locked = {maker_user: -amount for maker_user, amount in makers_gave.items()}
+        give_available[user_id] = -gave - locked_after
         fee_user = self.fee_user_id
         if taker_fee:
-            k = (fee_user, recv_asset)
-            d_available[k] = d_available.get(k, 0) + taker_fee
+            receive_available[fee_user] = receive_available.get(fee_user, 0) + taker_fee
         if maker_fees:
-            k = (fee_user, give_asset)
-            d_available[k] = d_available.get(k, 0) + maker_fees
-        self._emit_balances(events, d_available, d_locked)
+            give_available[fee_user] = give_available.get(fee_user, 0) + maker_fees
+        users = sorted(give_available.keys() | receive_available.keys() | receive_locked.keys())
+        if give_asset < recv_asset:
+            asset_order = ((give_asset, give_available, give_locked), (recv_asset, receive_available, receive_locked))
+        else:
+            asset_order = ((recv_asset, receive_available, receive_locked), (give_asset, give_available, give_locked))
+        available = self.available
+        for balance_user in users:
+            for asset, d_available, d_locked in asset_order:
+                d_av = d_available.get(balance_user, 0)
+                d_lk = d_locked.get(balance_user, 0)
+                if d_av or d_lk:
+                    events.append((BALANCE, balance_user, asset, d_av, d_lk))
+                    if d_av:
+                        balance_key = (balance_user, asset)
+                        if balance_key in available:
+                            available[balance_key] += d_av
         return events
 
     def _emit_balances(

@@ -97,6 +97,11 @@ class Engine:
     def market_status(self, symbol: str) -> str:
         return self._books[symbol].status
 
+    @property
+    def open_order_count(self) -> int:
+        """Open orders over all markets (for metrics)."""
+        return len(self._orders)
+
     # ---------------------------------------------------------------- commands
     def execute(self, cmd: Place | Cancel | CancelAll | SetStatus) -> list[Event]:
         """Run one command; return its events in order.

@@ -20,12 +20,12 @@ for path in (_ROOT, _HERE):  # orders.engine, and this folder's helper modules
         sys.path.insert(0, path)
 
 settings.register_profile(
-    "engine-default", max_examples=200, stateful_step_count=40, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
+    "engine-default", max_examples=1000, stateful_step_count=50, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow], database=None,
 )  # fmt: skip
 settings.register_profile(
     "engine-thorough", max_examples=2000, stateful_step_count=80, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
+    suppress_health_check=[HealthCheck.too_slow], database=None,
 )  # fmt: skip
 
 

@@ -1,6 +1,6 @@
 """Random command sequences against the naive reference; invariants after every step.
 
-Default profile ``engine-default`` (about 200 runs of 40 steps); set
+Default profile ``engine-default`` (1000 runs of up to 50 steps, about 20 s); set
 ``HYPOTHESIS_PROFILE=engine-thorough`` for a longer search.
 """
 

@@ -21,8 +21,7 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -34,11 +33,13 @@ from django_redis import get_redis_connection
 
 from exchange.money import fmt
 from markets.models import Market
+from orders import batch_store
+from orders.batch_store import Batch, from_atoms
 from orders.engine.book import RestingOrder
 from orders.engine.commands import Cancel, CancelAll, MarketSpec, Place, SetStatus
 from orders.engine.engine import Engine
 from orders.engine.events import ACCEPTED, BALANCE, ORDER, REJECTED, TRADE
-from orders.engine.units import from_atoms, to_atoms, to_steps
+from orders.engine.units import to_atoms, to_steps
 from orders.models import OPEN_STATUSES, Order
 from orders.shards import depth_key, fence_key, lease_key, queue_key, reply_key, shard_of, state_key
 
@@ -49,6 +50,15 @@ REPLY_TTL_S = 30
 DEPTH_LEVELS = 100
 POP_TIMEOUT_S = 0.5
 
+# Answers: RPUSH + EXPIRE for every waiting request of a batch, in one round trip.
+REPLY_SCRIPT = """
+local ttl = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  redis.call('RPUSH', key, ARGV[i + 1])
+  redis.call('EXPIRE', key, ttl)
+end
+return #KEYS
+"""
 RENEW_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -83,31 +93,6 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-@dataclass
-class Batch:
-    """What one batch changed, gathered while the engine runs and written at the end."""
-
-    now: datetime
-    new_orders: dict[str, tuple[dict[str, Any], int]] = field(default_factory=dict)  # id -> (command, seq)
-    # id -> (symbol, status, remaining lots, filled lots, filled quote atoms, fee atoms)
-    order_state: dict[str, tuple[str, str, int, int, int, int]] = field(default_factory=dict)
-    trades: list[tuple[Any, ...]] = field(default_factory=list)
-    deltas: dict[tuple[int, str], list[int]] = field(default_factory=dict)  # (user, token) -> [avail, locked]
-    ledger: dict[tuple[int, str, str], list[int]] = field(default_factory=dict)
-    replies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    touched: set[str] = field(default_factory=set)
-    created_at: dict[Any, datetime] = field(default_factory=dict)  # new order / trade id -> its moment
-    _ticks: int = 0
-
-    def stamp(self, key: Any) -> datetime:
-        """A moment for a new order or trade: the batch's time plus one microsecond per row, so
-        "newest first" follows the engine's own order even inside one batch."""
-        self._ticks += 1
-        moment = self.now + timedelta(microseconds=self._ticks)
-        self.created_at[key] = moment
-        return moment
-
-
 class ShardLoop:
     """The loop of one shard. ``run()`` until ``stop()`` or until the lease is lost."""
 
@@ -118,6 +103,8 @@ class ShardLoop:
         self.redis = get_redis_connection("default")
         self._renew = self.redis.register_script(RENEW_SCRIPT)
         self._release = self.redis.register_script(RELEASE_SCRIPT)
+        self._reply = self.redis.register_script(REPLY_SCRIPT)
+        self._steps: dict[tuple[str, Decimal], int] = {}  # (price or quantity text, step) -> steps
         self._stopping = threading.Event()
         self.fence = 0
         self.batches = 0
@@ -125,6 +112,7 @@ class ShardLoop:
         self.specs: dict[str, MarketSpec] = {}
         self.fee_user_id = 0
         self.last_commit_ms = 0.0
+        self.batch_stats: list[tuple[int, float]] | None = None  # (commands, ms) per batch, when asked
         self.started = False
         # The lease lives as long as a heartbeat: a loop silent that long is taken over (and fenced off).
         self.lease_ttl_ms = int(settings.ENGINE_HEARTBEAT_TIMEOUT_S * 1000)
@@ -280,11 +268,13 @@ class ShardLoop:
         try:
             self._load_missing_markets(live)
             with transaction.atomic():
-                self._check_fence()
                 self._execute(live, batch)
-                self._write(batch)
-        except LeaseLost:
-            raise
+                batch_store.write(
+                    batch, specs=self.specs, fee_user_id=self.fee_user_id,
+                    ref=f"batch:{self.shard}:{self.fence}:{self.batches}",
+                )  # fmt: skip
+        except batch_store.StaleFence:
+            raise LeaseLost() from None
         except Exception:
             logger.exception("shard %s: batch of %s commands failed; rebuilding from the database", self.shard, len(live))
             failed = [(c["r"], {"error": "ENGINE_BUSY"}) for c in live if c.get("r")]
@@ -292,22 +282,18 @@ class ShardLoop:
             self.rebuild()
             return
         self.last_commit_ms = (time.perf_counter() - started) * 1000
+        if self.batch_stats is not None:
+            self.batch_stats.append((len(live), self.last_commit_ms))
         self.batches += 1
         self._send_replies(batch.replies)
         for symbol in batch.touched:
             self._publish_depth(symbol)
 
-    def _check_fence(self) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE orders_engineshard SET fence = fence WHERE shard = %s AND fence = %s", [self.shard, self.fence]
-            )
-            if cursor.rowcount != 1:
-                raise LeaseLost()
-
     def _load_missing_markets(self, commands: list[dict[str, Any]]) -> None:
         assert self.engine is not None
         missing = {c["s"] for c in commands if "s" in c and c["s"] not in self.specs}
+        if not missing:
+            return
         for market in Market.objects.filter(symbol__in=missing):
             spec = market_spec(market)
             self.engine.add_market(spec)
@@ -318,8 +304,15 @@ class ShardLoop:
         engine = self.engine
         assert engine is not None
         places = [c for c in commands if c["k"] == "place"]
-        duplicates = self._known_client_order_ids(places)
-        self._load_available(places)
+        balance_keys = set()
+        for command in places:
+            spec = self.specs.get(command["s"])
+            if spec is not None:
+                balance_keys.add((command["u"], spec.quote if command["sd"] == "buy" else spec.base))
+        duplicates, engine.available = batch_store.read_inputs(
+            shard=self.shard, fence=self.fence, client_ids=[(c["u"], c["coid"]) for c in places if c.get("coid")],
+            balance_keys=list(balance_keys),
+        )  # fmt: skip
         seen_client_ids: dict[tuple[int, str], str] = {}
         for command in commands:
             kind = command["k"]
@@ -348,40 +341,6 @@ class ShardLoop:
             else:
                 raise ValueError(f"unknown command kind {kind!r}")
 
-    def _known_client_order_ids(self, places: list[dict[str, Any]]) -> dict[tuple[int, str], str]:
-        keyed = [(c["u"], c["coid"]) for c in places if c.get("coid")]
-        if not keyed:
-            return {}
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT o.user_id, o.client_order_id, o.id FROM orders_order o "
-                "JOIN unnest(%s::bigint[], %s::text[]) AS k(u, c) ON o.user_id = k.u AND o.client_order_id = k.c",
-                [[k[0] for k in keyed], [k[1] for k in keyed]],
-            )
-            return {(u, c): str(oid) for u, c, oid in cursor.fetchall()}
-
-    def _load_available(self, places: list[dict[str, Any]]) -> None:
-        """The balance view of this batch: takers' available funds, rows locked in key order."""
-        assert self.engine is not None
-        keys = set()
-        for command in places:
-            spec = self.specs.get(command["s"])
-            if spec is not None:
-                keys.add((command["u"], spec.quote if command["sd"] == "buy" else spec.base))
-        available: dict[tuple[int, str], int] = {}
-        if keys:
-            ordered = sorted(keys)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT b.user_id, b.token, b.available FROM wallets_balance b "
-                    "JOIN unnest(%s::bigint[], %s::text[]) AS k(u, t) ON b.user_id = k.u AND b.token = k.t "
-                    "ORDER BY b.user_id, b.token FOR UPDATE OF b",
-                    [[k[0] for k in ordered], [k[1] for k in ordered]],
-                )
-                for user_id, token, amount in cursor.fetchall():
-                    available[(user_id, token)] = to_atoms(amount)
-        self.engine.available = available
-
     def _place(self, command: dict[str, Any], batch: Batch) -> None:
         assert self.engine is not None
         spec = self.specs.get(command["s"])
@@ -390,8 +349,8 @@ class ShardLoop:
             return
         price, quantity, quote_quantity = command.get("p"), command.get("q"), command.get("qq")
         try:
-            price_ticks = to_steps(Decimal(price), spec.tick_size) if price is not None else None
-            qty_lots = to_steps(Decimal(quantity), spec.lot_size) if quantity is not None else None
+            price_ticks = self._to_steps(price, spec.tick_size) if price is not None else None
+            qty_lots = self._to_steps(quantity, spec.lot_size) if quantity is not None else None
             quote_atoms = to_atoms(Decimal(quote_quantity)) if quote_quantity is not None else None
         except ValueError:  # the API checked tick and lot; a command that slipped past is refused whole
             batch.replies.append((command["r"], {"error": "INVALID_TICK"}))
@@ -406,9 +365,19 @@ class ShardLoop:
                       price_ticks, qty_lots, quote_atoms)  # fmt: skip
         self._apply(self.engine.execute(place), batch, command)
 
+    def _to_steps(self, text: str, step: Decimal) -> int:
+        """Price or quantity text in ticks or lots; the few distinct values of a book are cached."""
+        key = (text, step)
+        steps = self._steps.get(key)
+        if steps is None:
+            steps = to_steps(Decimal(text), step)
+            if len(self._steps) > 100_000:
+                self._steps.clear()
+            self._steps[key] = steps
+        return steps
+
     def _apply(self, events: list[tuple[Any, ...]], batch: Batch, command: dict[str, Any]) -> None:
         """Fold one command's events into the batch and queue its answer."""
-        fee_user = self.fee_user_id
         fills: list[dict[str, Any]] = []
         reply: dict[str, Any] | None = None
         cancelled: list[str] = []
@@ -440,15 +409,6 @@ class ShardLoop:
                 delta = batch.deltas.setdefault((user_id, asset), [0, 0])
                 delta[0] += d_available
                 delta[1] += d_locked
-                if user_id == fee_user:
-                    ledger_kind = "fee"
-                elif d_available + d_locked == 0:
-                    ledger_kind = "order_lock" if d_locked > 0 else "order_release"
-                else:
-                    ledger_kind = "trade"
-                entry = batch.ledger.setdefault((user_id, asset, ledger_kind), [0, 0])
-                entry[0] += d_available
-                entry[1] += d_locked
             elif kind == ACCEPTED:
                 batch.new_orders[event[1]] = (command, event[2])
                 batch.stamp(event[1])
@@ -491,113 +451,15 @@ class ShardLoop:
             "fills": fills,
         }
 
-    # ------------------------------------------------------------------ writing
-    def _write(self, batch: Batch) -> None:
-        now = batch.now
-        with connection.cursor() as cursor:
-            if batch.new_orders:
-                with cursor.copy(
-                    "COPY orders_order (id, user_id, symbol, client_order_id, fingerprint, side, type, tif, price, "
-                    "quantity, quote_quantity, filled_quantity, filled_quote, fee, status, seq, created_at, updated_at) "
-                    "FROM STDIN"
-                ) as copy:
-                    for order_id, (command, seq) in batch.new_orders.items():
-                        spec = self.specs[command["s"]]
-                        _symbol, status, _rem, filled_lots, filled_quote, fee = batch.order_state[order_id]
-                        copy.write_row((
-                            order_id, command["u"], command["s"], command.get("coid"), command.get("fp", ""),
-                            command["sd"], command["t"], command["tif"], command.get("p"), command.get("q"),
-                            command.get("qq"), filled_lots * spec.lot_size, from_atoms(filled_quote),
-                            from_atoms(fee), status, seq, batch.created_at[order_id], batch.created_at[order_id],
-                        ))  # fmt: skip
-            updates = [(oid, state) for oid, state in batch.order_state.items() if oid not in batch.new_orders]
-            if updates:
-                ids, statuses, filled, quotes, fees = [], [], [], [], []
-                for order_id, (symbol, status, _rem, filled_lots, filled_quote, fee) in updates:
-                    ids.append(order_id)
-                    statuses.append(status)
-                    filled.append(filled_lots * self.specs[symbol].lot_size)
-                    quotes.append(from_atoms(filled_quote))
-                    fees.append(from_atoms(fee))
-                cursor.execute(
-                    "UPDATE orders_order o SET status = v.status, filled_quantity = v.filled, filled_quote = v.quote, "
-                    "fee = v.fee, updated_at = %s FROM unnest(%s::uuid[], %s::text[], %s::numeric[], %s::numeric[], "
-                    "%s::numeric[]) AS v(id, status, filled, quote, fee) WHERE o.id = v.id",
-                    [now, ids, statuses, filled, quotes, fees],
-                )
-            if batch.trades:
-                with cursor.copy(
-                    "COPY orders_trade (id, symbol, price, quantity, quote_quantity, taker_side, maker_order_id, "
-                    "taker_order_id, maker_user_id, taker_user_id, maker_fee, taker_fee, created_at) FROM STDIN"
-                ) as copy:
-                    for trade in batch.trades:
-                        copy.write_row(trade)
-                self._write_ticker(cursor, batch)
-            self._write_balances(cursor, batch)
-
-    def _write_balances(self, cursor: Any, batch: Batch) -> None:
-        changes = sorted((key, delta) for key, delta in batch.deltas.items() if delta[0] or delta[1])
-        if not changes:
-            return
-        users = [key[0] for key, _ in changes]
-        tokens = [key[1] for key, _ in changes]
-        cursor.execute(
-            "INSERT INTO wallets_balance (user_id, token, available, locked) "
-            "SELECT u, t, 0, 0 FROM unnest(%s::bigint[], %s::text[]) AS k(u, t) ON CONFLICT (user_id, token) DO NOTHING",
-            [users, tokens],
-        )
-        cursor.execute(
-            "UPDATE wallets_balance b SET available = b.available + v.da, locked = b.locked + v.dl "
-            "FROM unnest(%s::bigint[], %s::text[], %s::numeric[], %s::numeric[]) AS v(u, t, da, dl) "
-            "WHERE b.user_id = v.u AND b.token = v.t",
-            [users, tokens, [from_atoms(d[0]) for _, d in changes], [from_atoms(d[1]) for _, d in changes]],
-        )
-        ref = f"batch:{self.shard}:{self.fence}:{self.batches}"
-        with cursor.copy(
-            "COPY wallets_ledgerentry (user_id, token, delta_available, delta_locked, kind, ref, created_at) FROM STDIN"
-        ) as copy:
-            for (user_id, token, kind), (d_available, d_locked) in sorted(batch.ledger.items()):
-                if d_available or d_locked:
-                    copy.write_row((user_id, token, from_atoms(d_available), from_atoms(d_locked), kind, ref, batch.now))
-
-    def _write_ticker(self, cursor: Any, batch: Batch) -> None:
-        minute = _ms(batch.now) // 60_000
-        buckets: dict[str, list[Any]] = {}
-        for trade in batch.trades:
-            symbol, price, quantity, quote = trade[1], trade[2], trade[3], trade[4]
-            bucket = buckets.get(symbol)
-            if bucket is None:
-                buckets[symbol] = [price, price, price, price, quantity, quote, 1]
-            else:
-                bucket[1] = max(bucket[1], price)
-                bucket[2] = min(bucket[2], price)
-                bucket[3] = price
-                bucket[4] += quantity
-                bucket[5] += quote
-                bucket[6] += 1
-        for symbol, (open_, high, low, close, volume, quote_volume, count) in buckets.items():
-            cursor.execute(
-                "INSERT INTO orders_tickerbucket (symbol, minute, open, high, low, close, volume, quote_volume, "
-                "trade_count, first_trade_at, last_trade_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (symbol, minute) DO UPDATE SET high = GREATEST(orders_tickerbucket.high, EXCLUDED.high), "
-                "low = LEAST(orders_tickerbucket.low, EXCLUDED.low), close = EXCLUDED.close, "
-                "volume = orders_tickerbucket.volume + EXCLUDED.volume, "
-                "quote_volume = orders_tickerbucket.quote_volume + EXCLUDED.quote_volume, "
-                "trade_count = orders_tickerbucket.trade_count + EXCLUDED.trade_count, "
-                "last_trade_at = EXCLUDED.last_trade_at",
-                [symbol, minute, open_, high, low, close, volume, quote_volume, count, batch.now, batch.now],
-            )
-
     # ------------------------------------------------------------------ answering
     def _send_replies(self, replies: list[tuple[str, dict[str, Any]]]) -> None:
         if not replies:
             return
-        pipe = self.redis.pipeline(transaction=False)
-        for request_id, payload in replies:
-            key = reply_key(request_id)
-            pipe.rpush(key, orjson.dumps(payload))
-            pipe.expire(key, REPLY_TTL_S)
-        pipe.execute()
+        dumps = orjson.dumps
+        self._reply(
+            keys=[reply_key(request_id) for request_id, _ in replies],
+            args=[REPLY_TTL_S, *[dumps(payload) for _, payload in replies]],
+        )
 
     def _publish_depth(self, symbol: str) -> None:
         assert self.engine is not None

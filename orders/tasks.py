@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutting_down
 from django.conf import settings
 from django_redis import get_redis_connection
 
@@ -37,8 +37,22 @@ def run_engine_shard(shard: int) -> str:
     loop = ShardLoop(shard)
     if not loop.acquire():
         return "shard owned elsewhere"
-    loop.run()
+    _running_loops.append(loop)
+    try:
+        loop.run()
+    finally:
+        _running_loops.remove(loop)
     return "stopped"
+
+
+_running_loops: list[Any] = []
+
+
+@worker_shutting_down.connect
+def _stop_loops(**kwargs: Any) -> None:
+    """Warm shutdown (Ctrl-C, SIGTERM): let the loop finish its batch and hand the shard back."""
+    for loop in list(_running_loops):
+        loop.stop()
 
 
 def start_shard(shard: int) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Hashable
+from heapq import heappop, heappush
 
 from orders.engine.commands import MarketSpec
 
@@ -159,6 +160,24 @@ class Book:
         """Non-empty levels of a side, best first."""
         levels = self.bids if side == "buy" else self.asks
         return [levels[key] for key in sorted(levels) if levels[key].lots]
+
+    def best_levels(self, side: str, limit: int) -> list[Level]:
+        """The ``limit`` best non-empty levels of a side, best first, without sorting them
+        all: walks the heap as a tree, smallest key first (O(limit log limit) plus the
+        empty levels on the way)."""
+        levels, heap = (self.bids, self.bid_heap) if side == "buy" else (self.asks, self.ask_heap)
+        best: list[Level] = []
+        frontier = [(heap[0], 0)] if heap else []
+        size = len(heap)
+        while frontier and len(best) < limit:
+            _, index = heappop(frontier)
+            level = levels[heap[index]]
+            if level.lots:
+                best.append(level)
+            for child in (2 * index + 1, 2 * index + 2):
+                if child < size:
+                    heappush(frontier, (heap[child], child))
+        return best
 
     def live_orders(self) -> list[RestingOrder]:
         """Every open order of the book, in seq order."""

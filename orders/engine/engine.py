@@ -578,8 +578,8 @@ class Engine:
         """Aggregated levels ``(price_ticks, total_lots)``, best first, at most ``limit`` a side."""
         book = self._books[symbol]
         return (
-            [(lv.price_ticks, lv.lots) for lv in book.sorted_levels(BUY)[:limit]],
-            [(lv.price_ticks, lv.lots) for lv in book.sorted_levels(SELL)[:limit]],
+            [(lv.price_ticks, lv.lots) for lv in book.best_levels(BUY, limit)],
+            [(lv.price_ticks, lv.lots) for lv in book.best_levels(SELL, limit)],
         )
 
     def restore(self, symbol: str, orders: list[RestingOrder], *, last_trade_seq: int = 0) -> None:

@@ -79,3 +79,26 @@ def test_the_same_commands_give_the_same_events() -> None:
     first, second = new_engine(PLAIN, FEES), new_engine(PLAIN, FEES)
     assert [first.execute(c) for c in commands] == [second.execute(c) for c in commands]
     assert first.available == second.available
+
+
+def test_depth_sums_lots_per_price_best_first_and_skips_emptied_levels() -> None:
+    rng = random.Random(3)
+    engine = new_engine()
+    for i in range(2000):
+        side = rng.choice(["buy", "sell"])
+        price = rng.randint(50, 99) if side == "buy" else rng.randint(100, 150)
+        run(engine, limit(i, rng.randint(1, 3), side, price, rng.randint(1, 9)))
+        if rng.random() < 0.4:
+            run(engine, Cancel(rng.randrange(i + 1), rng.randint(1, 3)))
+    snapshot = engine.snapshot("BTC_USDT")
+    for limit_ in (1, 5, 1000):
+        bids: dict[int, int] = {}
+        asks: dict[int, int] = {}
+        for o in snapshot:
+            book_side = bids if o.side == "buy" else asks
+            book_side[o.price_ticks] = book_side.get(o.price_ticks, 0) + o.remaining_lots
+        expected = (
+            sorted(bids.items(), reverse=True)[:limit_],
+            sorted(asks.items())[:limit_],
+        )
+        assert engine.depth("BTC_USDT", limit_) == expected

@@ -99,12 +99,13 @@ class TradesView(APIView):
     authentication_classes: list = []
 
     @extend_schema(
-        parameters=[OpenApiParameter("symbol", OpenApiTypes.STR, required=True), OpenApiParameter("limit", OpenApiTypes.INT)],
-        responses={200: OpenApiResponse(description="[trade] newest first"), **errors("MARKET_NOT_FOUND")},
+        parameters=[OpenApiParameter("symbol", OpenApiTypes.STR, required=True), OpenApiParameter("limit", OpenApiTypes.INT),
+                    OpenApiParameter("cursor", OpenApiTypes.STR)],
+        responses={200: OpenApiResponse(description="{results: [trade], next} newest first"), **errors("MARKET_NOT_FOUND")},
     )
     def get(self, request: Request) -> Response:
         market = get_market(request.query_params.get("symbol"))
-        return Response(marketdata.recent_trades(market, parse_limit(request.query_params.get("limit"), 100, 1000)))
+        return Response(marketdata.recent_trades(market, request.query_params))
 
 
 class TickerView(APIView):

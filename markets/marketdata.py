@@ -13,6 +13,7 @@ from django_redis import get_redis_connection
 
 from exchange.errors import TickerNotFound
 from exchange.money import fmt
+from exchange.pagination import paginate
 from markets.models import Market
 from orders.models import TickerBucket, Trade
 from orders.selectors import serialize_trade
@@ -31,9 +32,9 @@ def depth(market: Market, limit: int) -> dict[str, Any]:
     return snapshot
 
 
-def recent_trades(market: Market, limit: int) -> list[dict[str, Any]]:
-    rows = Trade.objects.filter(market=market).order_by("-created_at", "-id")[:limit]
-    return [serialize_trade(t) for t in rows]
+def recent_trades(market: Market, params: Any) -> dict[str, Any]:
+    """``{"results": [trade], "next": cursor}``, newest first (SPEC §3)."""
+    return paginate(Trade.objects.filter(market=market), params, serialize_trade)
 
 
 def ticker_24h(market: Market, now_ms: int | None = None) -> dict[str, Any]:

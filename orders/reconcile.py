@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.db import connection
 
-from wallets.reconcile import withdrawal_holds
+from wallets.reconcile import perp_ledger_matches_accounts, withdrawal_holds
 
 Key = tuple[int, str]
 
@@ -78,5 +78,30 @@ def internal_moves_sum_to_zero() -> list[str]:
     return [f"trading created or destroyed {total} {token}" for token, total in rows if total != 0]
 
 
+def transfers_balance_out() -> list[str]:
+    """What left spot for perp arrived there, and back: per token, the spot ledger's transfer
+    entries and the perp ledger's transfer entries sum to zero together."""
+    spot = dict(_rows(
+        "SELECT token, SUM(delta_available + delta_locked) FROM wallets_ledgerentry "
+        "WHERE kind IN ('transfer_in', 'transfer_out') GROUP BY token"
+    ))  # fmt: skip
+    perp = dict(_rows(
+        "SELECT a.token, SUM(e.delta) FROM wallets_perpledgerentry e JOIN wallets_perpaccount a ON a.id = e.account_id "
+        "WHERE e.kind <> 'credit' GROUP BY a.token"
+    ))  # fmt: skip
+    return [
+        f"transfers of {token} do not net out: spot side {spot.get(token, 0)}, perp side {perp.get(token, 0)}"
+        for token in sorted(set(spot) | set(perp))
+        if spot.get(token, Decimal(0)) + perp.get(token, Decimal(0)) != 0
+    ]
+
+
 def run_all() -> list[str]:
-    return locked_matches_holds() + ledger_matches_balances() + internal_moves_sum_to_zero()
+    """Every check: locks, ledgers (spot and perp), trading, transfers."""
+    return (
+        locked_matches_holds()
+        + ledger_matches_balances()
+        + perp_ledger_matches_accounts()
+        + internal_moves_sum_to_zero()
+        + transfers_balance_out()
+    )

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.utils import timezone
+
 from exchange.auth import Caller
 from exchange.errors import (
     BY_CODE,
@@ -229,7 +231,15 @@ def cancel_all_orders(*, caller: Caller, symbol: object) -> list[Order]:
     """Cancel every open order of the caller in one market; returns the cancelled orders."""
     require_trade_permission(caller)
     market = cached_market(symbol)
-    answer = gateway.submit(market.symbol, {"k": "cancel_all", "u": caller.user_id, "s": market.symbol})
+    asked_at = timezone.now()
+    try:
+        answer = gateway.submit(market.symbol, {"k": "cancel_all", "u": caller.user_id, "s": market.symbol})
+    except gateway.NoReply:
+        # One command, one batch: if it committed, none of the orders placed before it is still open.
+        mine = Order.objects.filter(user_id=caller.user_id, market_id=market.symbol)
+        if mine.filter(status__in=OPEN_STATUSES, created_at__lt=asked_at).exists():
+            raise EngineBusy() from None
+        return list(mine.filter(status="cancelled", updated_at__gte=asked_at).order_by("-created_at"))
     assert answer is not None
     _raise_engine_error(answer)
     return list(Order.objects.filter(id__in=answer["cancelled"]).order_by("-created_at"))

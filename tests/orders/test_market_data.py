@@ -36,7 +36,21 @@ def test_ticker_before_and_after_the_first_fill(market, funded, client):
     assert (ticker["open"], ticker["high"], ticker["low"], ticker["last"]) == ("100", "110", "100", "110")
     assert ticker["volume"] == "1.5" and ticker["quote_volume"] == "155" and ticker["trade_count"] == 3
     assert ticker["change"] == "10" and ticker["change_percent"] == "10"
-    trades = client.get("/spot/trades", {"symbol": "BTC_USDT"}).json()
+    page = client.get("/spot/trades", {"symbol": "BTC_USDT"}).json()
+    assert page["next"] is None
+    trades = page["results"]
     assert [(t["price"], t["quantity"], t["taker_side"]) for t in trades] == [
         ("110", "0.5", "buy"), ("100", "0.5", "buy"), ("100", "0.5", "buy"),
     ]
+
+
+def test_public_trades_are_paged(market, funded, client):
+    seller, buyer = funded(BTC="5"), funded(USDT="10000")
+    seller.post("/spot/orders", limit("sell", "100", "1"))
+    for _ in range(3):
+        buyer.post("/spot/orders", limit("buy", "100", "0.1"))
+    first = client.get("/spot/trades", {"symbol": "BTC_USDT", "limit": 2}).json()
+    assert len(first["results"]) == 2 and first["next"]
+    rest = client.get("/spot/trades", {"symbol": "BTC_USDT", "limit": 2, "cursor": first["next"]}).json()
+    assert len(rest["results"]) == 1 and rest["next"] is None
+    assert {t["id"] for t in first["results"]}.isdisjoint({t["id"] for t in rest["results"]})

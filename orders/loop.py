@@ -48,6 +48,8 @@ logger = logging.getLogger("orders.loop")
 FEE_ACCOUNT_USERNAME = "__fees__"
 REPLY_TTL_S = 30
 DEPTH_LEVELS = 100
+DEPTH_INTERVAL_S = 0.05  # a busy book is republished at most this often, and at once when the queue is idle
+HEARTBEAT_INTERVAL_S = 0.1
 POP_TIMEOUT_S = 0.5
 
 # Answers: RPUSH + EXPIRE for every waiting request of a batch, in one round trip.
@@ -114,6 +116,8 @@ class ShardLoop:
         self.last_commit_ms = 0.0
         self.batch_stats: list[tuple[int, float]] | None = None  # (commands, ms) per batch, when asked
         self.started = False
+        self._depth_pending: set[str] = set()
+        self._depth_published_at = 0.0
         # The lease lives as long as a heartbeat: a loop silent that long is taken over (and fenced off).
         self.lease_ttl_ms = int(settings.ENGINE_HEARTBEAT_TIMEOUT_S * 1000)
 
@@ -234,8 +238,12 @@ class ShardLoop:
         try:
             if not self.started:
                 self.start()
+            beat_at = 0.0
             while not self._stopping.is_set():
-                self.heartbeat()
+                now = time.monotonic()
+                if now - beat_at >= HEARTBEAT_INTERVAL_S:
+                    self.heartbeat()
+                    beat_at = now
                 raw = self._pop()
                 if raw:
                     self._run_batch([orjson.loads(item) for item in raw])
@@ -243,11 +251,17 @@ class ShardLoop:
             logger.warning("shard %s: lease lost, stopping", self.shard)
         finally:
             if self.redis.get(lease_key(self.shard)) == self.owner.encode():
+                self._publish_pending_depth(force=True)
                 self.redis.delete(state_key(self.shard))
             self.release()
             connection.close()
 
     def _pop(self) -> list[bytes]:
+        """What is queued, up to a batch; when nothing is, wait a little for the next command."""
+        queued = self.redis.lpop(queue_key(self.shard), self.batch_max)
+        if queued:
+            return list(queued)
+        self._publish_pending_depth(force=True)  # idle: the book shown is the book held
         first = self.redis.blpop([queue_key(self.shard)], timeout=POP_TIMEOUT_S)
         if first is None:
             return []
@@ -286,8 +300,8 @@ class ShardLoop:
             self.batch_stats.append((len(live), self.last_commit_ms))
         self.batches += 1
         self._send_replies(batch.replies)
-        for symbol in batch.touched:
-            self._publish_depth(symbol)
+        self._depth_pending.update(batch.touched)
+        self._publish_pending_depth(force=False)
 
     def _load_missing_markets(self, commands: list[dict[str, Any]]) -> None:
         assert self.engine is not None
@@ -460,6 +474,17 @@ class ShardLoop:
             keys=[reply_key(request_id) for request_id, _ in replies],
             args=[REPLY_TTL_S, *[dumps(payload) for _, payload in replies]],
         )
+
+    def _publish_pending_depth(self, *, force: bool) -> None:
+        if not self._depth_pending:
+            return
+        now = time.monotonic()
+        if not force and now - self._depth_published_at < DEPTH_INTERVAL_S:
+            return
+        for symbol in sorted(self._depth_pending):
+            self._publish_depth(symbol)
+        self._depth_pending.clear()
+        self._depth_published_at = now
 
     def _publish_depth(self, symbol: str) -> None:
         assert self.engine is not None

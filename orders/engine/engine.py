@@ -439,33 +439,33 @@ class Engine:
             gave, recv_asset, received = filled_quote, base, filled * lot_atoms - taker_fee
         else:
             gave, recv_asset, received = filled * lot_atoms, quote, filled_quote - taker_fee
-        # Balance changes per user in the two assets; the taker is never a maker here.
-        give_available = makers_got
-        give_locked = {user_id: locked_after}
-        receive_available = {user_id: received}
-        receive_locked = {maker_user: -amount for maker_user, amount in makers_gave.items()}
-        give_available[user_id] = -gave - locked_after
+        # Balance changes, one per (user, asset), sorted. The taker is never a maker here;
+        # the fee account could be either (then its changes are summed first).
         fee_user = self.fee_user_id
+        changes: list[Event] = []
+        append = changes.append
+        for maker_user, amount in makers_gave.items():
+            append((BALANCE, maker_user, recv_asset, 0, -amount))
+            append((BALANCE, maker_user, give_asset, makers_got[maker_user], 0))
+        append((BALANCE, user_id, give_asset, -gave - locked_after, locked_after))
+        append((BALANCE, user_id, recv_asset, received, 0))
         if taker_fee:
-            receive_available[fee_user] = receive_available.get(fee_user, 0) + taker_fee
+            append((BALANCE, fee_user, recv_asset, taker_fee, 0))
         if maker_fees:
-            give_available[fee_user] = give_available.get(fee_user, 0) + maker_fees
-        users = sorted(give_available.keys() | receive_available.keys() | receive_locked.keys())
-        if give_asset < recv_asset:
-            asset_order = ((give_asset, give_available, give_locked), (recv_asset, receive_available, receive_locked))
-        else:
-            asset_order = ((recv_asset, receive_available, receive_locked), (give_asset, give_available, give_locked))
+            append((BALANCE, fee_user, give_asset, maker_fees, 0))
+        if (taker_fee or maker_fees) and (fee_user == user_id or fee_user in makers_gave):
+            changes = _summed(changes)
+        changes.sort()
         available = self.available
-        for balance_user in users:
-            for asset, d_available, d_locked in asset_order:
-                d_av = d_available.get(balance_user, 0)
-                d_lk = d_locked.get(balance_user, 0)
-                if d_av or d_lk:
-                    events.append((BALANCE, balance_user, asset, d_av, d_lk))
-                    if d_av:
-                        balance_key = (balance_user, asset)
-                        if balance_key in available:
-                            available[balance_key] += d_av
+        for change in changes:
+            _, balance_user, asset, d_av, d_lk = change
+            if d_av:
+                events.append(change)
+                balance_key = (balance_user, asset)
+                if balance_key in available:
+                    available[balance_key] += d_av
+            elif d_lk:
+                events.append(change)
         return events
 
     def _emit_balances(
@@ -625,3 +625,13 @@ class Engine:
 
 def _seq_of(order: RestingOrder) -> int:
     return order.seq
+
+
+def _summed(changes: list[Event]) -> list[Event]:
+    """BALANCE changes summed per (user, asset)."""
+    sums: dict[BalanceKey, list[int]] = {}
+    for _, user, asset, d_available, d_locked in changes:
+        pair = sums.setdefault((user, asset), [0, 0])
+        pair[0] += d_available
+        pair[1] += d_locked
+    return [(BALANCE, user, asset, d_av, d_lk) for (user, asset), (d_av, d_lk) in sums.items()]

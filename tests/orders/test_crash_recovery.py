@@ -13,6 +13,7 @@ from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
 import pytest
 from django.conf import settings
 from django.core.management import call_command
@@ -97,7 +98,7 @@ def test_kill_9_loses_nothing_told_and_keeps_nothing_refused(market, funded, set
     assert told_trades <= {str(i) for i in Trade.objects.values_list("id", flat=True)}
 
     # The rebuilt book (published by the new loop) equals the open orders in the database.
-    book = __import__("orjson").loads(redis.get(depth_key("BTC_USDT")))
+    book = orjson.loads(redis.get(depth_key("BTC_USDT")))
     levels: dict[tuple[str, Decimal], Decimal] = defaultdict(Decimal)
     for order in Order.objects.filter(status__in=OPEN_STATUSES):
         levels[(order.side, order.price)] += order.quantity - order.filled_quantity

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.orders.conftest import wait_for
 from tests.orders.test_order_placement import limit
 
 pytestmark = pytest.mark.usefixtures("engine")
@@ -15,10 +16,13 @@ def test_depth_sums_quantities_per_price_best_first(market, funded, client):
         seller.post("/spot/orders", limit("sell", price, quantity))
     for price in ("99", "98"):
         buyer.post("/spot/orders", limit("buy", price, "1"))
-    depth = client.get("/spot/depth", {"symbol": "BTC_USDT"}).json()
+    # Depth is published by the engine after its answers (at once when idle, at most every 50 ms when busy).
+    depth = wait_for(
+        lambda: (d := client.get("/spot/depth", {"symbol": "BTC_USDT"}).json())["bids"] == [["99", "1"], ["98", "1"]] and d,
+        what="depth published",
+    )
     assert depth["symbol"] == "BTC_USDT"
     assert depth["asks"] == [["101", "1.5"], ["102", "1"]]
-    assert depth["bids"] == [["99", "1"], ["98", "1"]]
     assert isinstance(depth["sequence"], int) and depth["sequence"] > 0
     assert client.get("/spot/depth", {"symbol": "BTC_USDT", "limit": 1}).json()["asks"] == [["101", "1.5"]]
     assert client.get("/spot/depth", {"symbol": "NOPE"}).json() == {"error": "MARKET_NOT_FOUND"}

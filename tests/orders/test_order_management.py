@@ -84,8 +84,7 @@ def test_halted_market_refuses_orders_keeps_book_and_allows_cancel(market, funde
     assert staff_api.post("/admin/spot/markets/BTC_USDT/status", {"status": "halted"}).status_code == 200
     refused = trader.post("/spot/orders", limit("buy", "100", "1"))
     assert refused.status_code == 409 and refused.json() == {"error": "MARKET_HALTED"}
-    depth = trader.get("/spot/depth", symbol="BTC_USDT").json()
-    assert depth["bids"] == [["100", "1"]]
+    wait_for(lambda: trader.get("/spot/depth", symbol="BTC_USDT").json()["bids"] == [["100", "1"]], what="book kept")
     assert trader.delete(f"/spot/orders/{order['id']}").json()["status"] == "cancelled"
     staff_api.post("/admin/spot/markets/BTC_USDT/status", {"status": "active"})
     assert trader.post("/spot/orders", limit("buy", "100", "1")).status_code == 201

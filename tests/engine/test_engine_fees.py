@@ -62,3 +62,18 @@ def test_every_command_only_moves_value() -> None:
         for event in of_kind(engine.execute(command), BALANCE):
             total[event[2]] += event[3] + event[4]
         assert all(v == 0 for v in total.values()), (command, dict(total))
+
+
+def test_fee_account_trading_as_maker_gets_one_summed_change_per_asset() -> None:
+    engine = new_engine(FEES, users=(FEE_USER, 2))
+    run(engine, limit("s", FEE_USER, "sell", 1000, 2, symbol="ETH_USDT"))
+    events = run(engine, limit("b", 2, "buy", 1000, 2, symbol="ETH_USDT"))
+    maker_fee = 2000 * UNIT * 100000 // 10**8
+    taker_fee = 2 * UNIT * 200000 // 10**8
+    assert of_kind(events, BALANCE) == [
+        (BALANCE, FEE_USER, "ETH", taker_fee, -2 * UNIT),
+        (BALANCE, FEE_USER, "USDT", 2000 * UNIT, 0),  # received 2000 - fee, plus the fee itself
+        (BALANCE, 2, "ETH", 2 * UNIT - taker_fee, 0),
+        (BALANCE, 2, "USDT", -2000 * UNIT, 0),
+    ]
+    assert maker_fee > 0

@@ -1,22 +1,21 @@
 """The order book of one market: price levels of FIFO queues, integers only.
 
 Each side is a dict of price levels plus a heap of their keys (asks keyed by price,
-bids by -price, so the best level of either side is ``heap[0]``). A level holds a deque
-of resting orders in time priority. A cancelled order is only marked dead (its
-``remaining_lots`` set to 0) and skipped; matching pops dead orders off the front, and
-a level whose dead entries outnumber the live ones is compacted, so memory stays
-bounded. An empty level stays in the heap until it reaches the top (lazy deletion).
+bids by -price, so the best level of either side is ``heap[0]``). A level holds its
+resting orders in time priority as a doubly linked list through the orders themselves,
+so a cancel unlinks in O(1) and leaves nothing behind. An order leaving the book has its
+links cleared, so the book never makes reference cycles (refcounting frees it). An
+emptied level stays in the heap until it reaches the top (lazy deletion).
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from heapq import heappop, heappush
 
 from orders.engine.commands import MarketSpec
 
-COMPACT_MIN_DEAD = 32
+USER_INDEX_COMPACT_AT = 32
 
 
 class RestingOrder:
@@ -37,6 +36,8 @@ class RestingOrder:
         "fee_atoms",
         "seq",
         "book",
+        "prev",
+        "next",
     )
 
     def __init__(
@@ -61,6 +62,8 @@ class RestingOrder:
         self.fee_atoms = fee_atoms
         self.seq = seq
         self.book: Book | None = None
+        self.prev: RestingOrder | None = None  # links in its price level, None at the ends
+        self.next: RestingOrder | None = None
 
     def copy(self) -> RestingOrder:
         """A detached copy (not linked to a book)."""
@@ -101,22 +104,44 @@ class RestingOrder:
 
 
 class Level:
-    """One price of one side: live lots, and orders in time priority (dead ones included)."""
+    """One price of one side: its total lots and its orders, oldest (``head``) first."""
 
-    __slots__ = ("price_ticks", "lots", "dead", "orders")
+    __slots__ = ("price_ticks", "lots", "head", "tail")
 
     def __init__(self, price_ticks: int) -> None:
         self.price_ticks = price_ticks
-        self.lots = 0  # live lots at this price
-        self.dead = 0  # cancelled orders still in ``orders``
-        self.orders: deque[RestingOrder] = deque()
+        self.lots = 0  # lots of the orders at this price
+        self.head: RestingOrder | None = None
+        self.tail: RestingOrder | None = None
 
-    def compact_if_sparse(self) -> None:
-        """Drop dead orders once they outnumber live ones (amortised O(1) per cancel)."""
-        dead = self.dead
-        if dead > COMPACT_MIN_DEAD and dead * 2 > len(self.orders):
-            self.orders = deque([o for o in self.orders if o.remaining_lots])
-            self.dead = 0
+    def append(self, order: RestingOrder) -> None:
+        tail = self.tail
+        if tail is None:
+            self.head = order
+        else:
+            tail.next = order
+            order.prev = tail
+        self.tail = order
+        self.lots += order.remaining_lots
+
+    def unlink(self, order: RestingOrder) -> None:
+        """Take an order out of this level (its lots are the caller's business)."""
+        before, after = order.prev, order.next
+        if before is None:
+            self.head = after
+        else:
+            before.next = after
+        if after is None:
+            self.tail = before
+        else:
+            after.prev = before
+        order.prev = order.next = None
+
+    def __iter__(self) -> Iterator[RestingOrder]:
+        order = self.head
+        while order is not None:
+            yield order
+            order = order.next
 
 
 class Book:
@@ -181,13 +206,7 @@ class Book:
 
     def live_orders(self) -> list[RestingOrder]:
         """Every open order of the book, in seq order."""
-        orders = [
-            order
-            for levels in (self.bids, self.asks)
-            for level in levels.values()
-            for order in level.orders
-            if order.remaining_lots
-        ]
+        orders = [order for levels in (self.bids, self.asks) for level in levels.values() for order in level]
         orders.sort(key=_seq_of)
         return orders
 
@@ -199,7 +218,7 @@ class Book:
             return
         user_orders.append(order)
         count = len(user_orders)
-        if count >= COMPACT_MIN_DEAD and not count & (count - 1):  # at powers of two: amortised O(1)
+        if count >= USER_INDEX_COMPACT_AT and not count & (count - 1):  # at powers of two: amortised O(1)
             user_orders[:] = [o for o in user_orders if o.remaining_lots]
 
     def pop_user_orders(self, user_id: int) -> list[RestingOrder]:

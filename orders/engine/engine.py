@@ -193,7 +193,13 @@ class Engine:
                 heappush(heap, level_key)
             else:
                 order.price_ticks = level.price_ticks  # share one int object per price
-            level.orders.append(order)
+            tail = level.tail  # Level.append, inline
+            if tail is None:
+                level.head = order
+            else:
+                tail.next = order
+                order.prev = tail
+            level.tail = order
             level.lots += qty
             order.book = book
             user_orders = book.by_user.get(user_id)
@@ -245,8 +251,7 @@ class Engine:
         if level is None:
             level = levels[key] = Level(order.price_ticks)
             heappush(heap, key)
-        level.orders.append(order)
-        level.lots += order.remaining_lots
+        level.append(order)
         order.book = book
         book.add_to_user(order)
 
@@ -286,53 +291,49 @@ class Engine:
             if not is_market and (level_price > price if is_buy else level_price < price):
                 break
             top_take = 0
+            maker = level.head
+            stopped = False
             if by_budget:
                 lot_cost = level_price * unit_atoms
-                for maker in level.orders:
+                while maker is not None:
                     lots = maker.remaining_lots
-                    if not lots:
-                        continue
                     affordable = left // lot_cost
                     if not affordable:
-                        stopped_by_budget = True
+                        stopped = stopped_by_budget = True
                         break
                     if maker.user_id == user_id:
-                        self_trade = True
+                        stopped = self_trade = True
                         break
                     if lots > affordable:  # the budget ends inside this maker
                         left -= affordable * lot_cost
                         fills.append((maker, affordable))
                         top_take += affordable
-                        stopped_by_budget = True
+                        stopped = stopped_by_budget = True
                         break
                     left -= lots * lot_cost
                     fills.append((maker, lots))
                     top_take += lots
-                else:
-                    popped.append(heappop(opposite_heap))
-                    top_take = 0
-                    continue
-                break
-            for maker in level.orders:
-                lots = maker.remaining_lots
-                if not lots:
-                    continue
-                if maker.user_id == user_id:
-                    self_trade = True
-                    break
-                if lots >= left:
-                    fills.append((maker, left))
-                    top_take += left
-                    left = 0
-                    break
-                left -= lots
-                fills.append((maker, lots))
-                top_take += lots
+                    maker = maker.next
             else:
-                popped.append(heappop(opposite_heap))
-                top_take = 0
-                continue
-            break
+                while maker is not None:
+                    lots = maker.remaining_lots
+                    if maker.user_id == user_id:
+                        stopped = self_trade = True
+                        break
+                    if lots >= left:
+                        fills.append((maker, left))
+                        top_take += left
+                        left = 0
+                        stopped = True
+                        break
+                    left -= lots
+                    fills.append((maker, lots))
+                    top_take += lots
+                    maker = maker.next
+            if stopped:
+                break
+            popped.append(heappop(opposite_heap))  # the walk takes this level whole
+            top_take = 0
 
         if self_trade or (left and tif == FOK and not is_market):
             for key in popped:
@@ -390,6 +391,7 @@ class Engine:
             )  # fmt: skip
             if not remaining:
                 del open_orders[maker_id]
+                maker.prev = None  # no back link: a filled run of makers frees by refcount
             filled += lots
             filled_quote += quote_amount
             taker_fee += fee
@@ -403,11 +405,17 @@ class Engine:
             level = opposite[opposite_heap[0]]
             level.lots -= top_take
             if level.lots:
-                queue = level.orders
-                while not queue[0].remaining_lots:
-                    if queue.popleft().book is None:  # a cancelled order, not a filled one
-                        level.dead -= 1
+                head = level.head
+                assert head is not None
+                while not head.remaining_lots:  # the filled makers at the front
+                    after = head.next
+                    head.next = None
+                    assert after is not None
+                    head = after
+                level.head = head
+                head.prev = None
             else:
+                level.head = level.tail = None
                 del opposite[heappop(opposite_heap)]
 
         # The taker's end: rest (gtc) or cancel what is left, and free unneeded lock.
@@ -504,10 +512,9 @@ class Engine:
             level = book.asks[price]
             asset, amount = book.base, remaining * book.lot_atoms
         level.lots -= remaining
-        level.dead += 1
+        level.unlink(order)
         order.remaining_lots = 0
         order.book = None
-        level.compact_if_sparse()
         return asset, amount
 
     @staticmethod
@@ -562,13 +569,7 @@ class Engine:
         """Open orders of a market in priority order: bids best first, then asks best
         first, FIFO within a price. Copies: changing them does not change the book."""
         book = self._books[symbol]
-        return [
-            order.copy()
-            for side in (BUY, SELL)
-            for level in book.sorted_levels(side)
-            for order in level.orders
-            if order.remaining_lots
-        ]
+        return [order.copy() for side in (BUY, SELL) for level in book.sorted_levels(side) for order in level]
 
     def open_orders(self, symbol: str) -> list[RestingOrder]:
         """Open orders of a market in seq order (copies)."""

@@ -167,13 +167,14 @@ def test_cancelled_orders_are_skipped_and_fifo_kept() -> None:
     assert engine.depth("BTC_USDT", 5) == ([], [])
 
 
-def test_many_cancels_at_one_price_keep_the_level_compact() -> None:
+def test_cancels_leave_nothing_behind_in_the_level() -> None:
     from orders.engine.commands import Cancel
 
     engine = new_engine()
     for i in range(1000):
         run(engine, limit(i, 1, "sell", 100, 1), Cancel(i, 1))
-    run(engine, limit("last", 1, "sell", 100, 1))
+    run(engine, limit("last", 1, "sell", 100, 1), limit("b", 2, "buy", 90, 1), Cancel("b", 2))
     level = engine._books["BTC_USDT"].asks[100]
-    assert len(level.orders) < 100
+    assert [o.order_id for o in level] == ["last"] and level.lots == 1
+    assert level.head is level.tail and level.head is not None and level.head.prev is None
     assert [o.order_id for o in engine.snapshot("BTC_USDT")] == ["last"]

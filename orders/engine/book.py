@@ -15,8 +15,6 @@ from heapq import heappop, heappush
 
 from orders.engine.commands import MarketSpec
 
-USER_INDEX_COMPACT_AT = 32
-
 
 class RestingOrder:
     """An order in a book: what a snapshot returns and a restore takes.
@@ -38,6 +36,8 @@ class RestingOrder:
         "book",
         "prev",
         "next",
+        "user_prev",
+        "user_next",
     )
 
     def __init__(
@@ -64,6 +64,8 @@ class RestingOrder:
         self.book: Book | None = None
         self.prev: RestingOrder | None = None  # links in its price level, None at the ends
         self.next: RestingOrder | None = None
+        self.user_prev: RestingOrder | None = None  # links among its user's orders in the book
+        self.user_next: RestingOrder | None = None
 
     def copy(self) -> RestingOrder:
         """A detached copy (not linked to a book)."""
@@ -176,10 +178,9 @@ class Book:
         self.bid_heap: list[int] = []
         self.asks: dict[int, Level] = {}  # keyed by price
         self.ask_heap: list[int] = []
-        # user_id -> that user's orders in seq order, for cancel-all. Lazy: orders that
-        # ended stay until the list is compacted (see ``add_to_user``), so a fill or a
-        # cancel costs nothing here.
-        self.by_user: dict[int, list[RestingOrder]] = {}
+        # user_id -> that user's newest open order here; the others follow through
+        # ``user_next`` (older): for cancel-all, kept exact at O(1) per change.
+        self.by_user: dict[int, RestingOrder] = {}
 
     def sorted_levels(self, side: str) -> list[Level]:
         """Non-empty levels of a side, best first."""
@@ -210,20 +211,38 @@ class Book:
         orders.sort(key=_seq_of)
         return orders
 
-    def add_to_user(self, order: RestingOrder) -> None:
-        """Index a new open order under its user (orders arrive in seq order)."""
-        user_orders = self.by_user.get(order.user_id)
-        if user_orders is None:
-            self.by_user[order.user_id] = [order]
-            return
-        user_orders.append(order)
-        count = len(user_orders)
-        if count >= USER_INDEX_COMPACT_AT and not count & (count - 1):  # at powers of two: amortised O(1)
-            user_orders[:] = [o for o in user_orders if o.remaining_lots]
+    def link_user(self, order: RestingOrder) -> None:
+        """Index a new open order under its user."""
+        head = self.by_user.get(order.user_id)
+        if head is not None:
+            head.user_prev = order
+            order.user_next = head
+        self.by_user[order.user_id] = order
+
+    def unlink_user(self, order: RestingOrder) -> None:
+        """Take an order that leaves the book out of its user's index."""
+        newer, older = order.user_prev, order.user_next
+        if newer is None:
+            if older is None:
+                del self.by_user[order.user_id]
+            else:
+                self.by_user[order.user_id] = older
+                older.user_prev = None
+        else:
+            newer.user_next = older
+            if older is not None:
+                older.user_prev = newer
+        order.user_prev = order.user_next = None
 
     def pop_user_orders(self, user_id: int) -> list[RestingOrder]:
         """Take a user's open orders out of the user index, in seq order."""
-        return [o for o in self.by_user.pop(user_id, ()) if o.remaining_lots]
+        orders = []
+        order = self.by_user.pop(user_id, None)
+        while order is not None:
+            orders.append(order)
+            order = order.user_next
+        orders.sort(key=_seq_of)
+        return orders
 
 
 def _seq_of(order: RestingOrder) -> int:

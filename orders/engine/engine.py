@@ -202,14 +202,12 @@ class Engine:
             level.tail = order
             level.lots += qty
             order.book = book
-            user_orders = book.by_user.get(user_id)
-            if user_orders is None:
-                book.by_user[user_id] = [order]
-            else:
-                user_orders.append(order)
-                count = len(user_orders)
-                if count >= 32 and not count & (count - 1):
-                    user_orders[:] = [o for o in user_orders if o.remaining_lots]
+            by_user = book.by_user  # Book.link_user, inline
+            newest = by_user.get(user_id)
+            if newest is not None:
+                newest.user_prev = order
+                order.user_next = newest
+            by_user[user_id] = order
             available[key] = avail - lock
             return [
                 (ACCEPTED, order_id, seq),
@@ -222,6 +220,9 @@ class Engine:
             cancelled = self._orders.get(order_id)
             if cancelled is None or cancelled.user_id != user_id:
                 return [(REJECTED, order_id, ORDER_NOT_FOUND)]
+            book = cancelled.book
+            assert book is not None
+            book.unlink_user(cancelled)
             event = (
                 ORDER, order_id, CANCELLED, cancelled.remaining_lots, cancelled.filled_lots,
                 cancelled.filled_quote_atoms, cancelled.fee_atoms,
@@ -253,7 +254,7 @@ class Engine:
             heappush(heap, key)
         level.append(order)
         order.book = book
-        book.add_to_user(order)
+        book.link_user(order)
 
     def _take(
         self,
@@ -392,6 +393,7 @@ class Engine:
             if not remaining:
                 del open_orders[maker_id]
                 maker.prev = None  # no back link: a filled run of makers frees by refcount
+                book.unlink_user(maker)
             filled += lots
             filled_quote += quote_amount
             taker_fee += fee
@@ -497,7 +499,8 @@ class Engine:
 
     # ------------------------------------------------------------------ cancels
     def _unlink(self, order: RestingOrder) -> tuple[str, int]:
-        """Take an open order out of the index and its level (``by_user`` is lazy).
+        """Take an open order out of the index and its level; clear its user links (the
+        caller takes it out of ``by_user`` first).
 
         Returns the asset and amount its lock releases."""
         book = order.book
@@ -515,6 +518,7 @@ class Engine:
         level.unlink(order)
         order.remaining_lots = 0
         order.book = None
+        order.user_prev = order.user_next = None
         return asset, amount
 
     @staticmethod

@@ -154,6 +154,19 @@ class EngineMatchesReference(RuleBasedStateMachine):
             assert [o.as_tuple() for o in snapshot] == expected
 
     @invariant()
+    def user_index_holds_exactly_the_open_orders(self) -> None:
+        for symbol, *_ in MARKETS:
+            book = self.engine._books[symbol]
+            indexed = []
+            for user, newest in book.by_user.items():
+                order, newer = newest, None
+                while order is not None:
+                    assert order.user_id == user and order.user_prev is newer
+                    indexed.append(order.order_id)
+                    order, newer = order.user_next, order
+            assert sorted(indexed) == sorted(o.order_id for o in self.engine.open_orders(symbol))
+
+    @invariant()
     def value_is_conserved_and_never_negative(self) -> None:
         totals: dict[str, int] = defaultdict(int)
         for (_, asset), (available, locked) in self.ledger.items():

@@ -35,26 +35,46 @@ class TokenView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        request=inline_serializer("TokenRequest", {"username": serializers.CharField(), "password": serializers.CharField()}),
-        responses={200: inline_serializer("Token", {"token": serializers.CharField(), "expires_at": serializers.IntegerField()}), **errors(401)},
+        request=inline_serializer(
+            "TokenRequest", {"username": serializers.CharField(), "password": serializers.CharField()}
+        ),
+        responses={
+            200: inline_serializer(
+                "Token", {"token": serializers.CharField(), "expires_at": serializers.IntegerField()}
+            ),
+            **errors(401),
+        },
         summary="A JWT for a local user",
     )
     def post(self, request: Request) -> Response:
-        token, expires_at = services.issue_token(username=request.data.get("username"), password=request.data.get("password"))
+        token, expires_at = services.issue_token(
+            username=request.data.get("username"), password=request.data.get("password")
+        )
         return Response({"token": token, "expires_at": expires_at})
 
 
 class ApiKeysView(APIView):
     permission_classes = [*APIView.permission_classes, JwtOnly]
 
-    @extend_schema(responses={200: OpenApiResponse(description="{results, next}"), **errors(401, "API Key permission denied")})
+    @extend_schema(
+        responses={200: OpenApiResponse(description="{results, next}"), **errors(401, "API Key permission denied")}
+    )
     def get(self, request: Request) -> Response:
         keys = ApiKey.objects.filter(user_id=request.user.user_id, revoked_at__isnull=True)
         return Response(paginate(keys, request.query_params, serialize_key))
 
     @extend_schema(
-        request=inline_serializer("ApiKeyRequest", {"label": serializers.CharField(), "permissions": serializers.ListField(child=serializers.ChoiceField(["read", "trade"]))}),
-        responses={201: OpenApiResponse(description="api_key, secret (shown once), label, permissions, created_at"), **errors(401, "API Key permission denied")},
+        request=inline_serializer(
+            "ApiKeyRequest",
+            {
+                "label": serializers.CharField(),
+                "permissions": serializers.ListField(child=serializers.ChoiceField(["read", "trade"])),
+            },
+        ),
+        responses={
+            201: OpenApiResponse(description="api_key, secret (shown once), label, permissions, created_at"),
+            **errors(401, "API Key permission denied"),
+        },
     )
     def post(self, request: Request) -> Response:
         key, secret = services.create_api_key(
@@ -89,7 +109,9 @@ def health_report() -> tuple[bool, dict[str, Any]]:
     from exchange import health
 
     report["engine"] = health.engine_shards()
-    healthy = report["database"] == "ok" and report["redis"] == "ok" and all(v == "ok" for v in report["engine"].values())
+    healthy = (
+        report["database"] == "ok" and report["redis"] == "ok" and all(v == "ok" for v in report["engine"].values())
+    )
     return healthy, report
 
 
@@ -98,7 +120,12 @@ class HealthView(APIView):
     permission_classes = [AllowAny]
     throttle_classes: list = []
 
-    @extend_schema(responses={200: OpenApiResponse(description="all parts answer"), 503: OpenApiResponse(description="what is down")})
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(description="all parts answer"),
+            503: OpenApiResponse(description="what is down"),
+        }
+    )
     def get(self, request: Request) -> Response:
         healthy, report = health_report()
         return Response({"status": "ok" if healthy else "down", **report}, status=200 if healthy else 503)

@@ -150,7 +150,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         timestamp = meta.get("HTTP_X_TIMESTAMP", "")
         signature = meta.get("HTTP_X_SIGNATURE", "")
         # isascii(): str.isdigit() also accepts "²", which int() then refuses (a 500).
-        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 16 and signature and len(signature) <= 128):
+        if not (
+            timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 16 and signature and len(signature) <= 128
+        ):
             raise exceptions.AuthenticationFailed()
         if abs(int(time.time() * 1000) - int(timestamp)) > settings.API_KEY_WINDOW_MS:
             raise exceptions.AuthenticationFailed()
@@ -158,13 +160,19 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if record is None:
             raise exceptions.AuthenticationFailed()
         expected = signature_for(
-            decrypt_secret(record["secret_encrypted"]), timestamp, request.method, request.get_full_path(), request._request.body
+            decrypt_secret(record["secret_encrypted"]),
+            timestamp,
+            request.method,
+            request.get_full_path(),
+            request._request.body,
         )
         if not hmac.compare_digest(expected, signature.lower()):
             raise exceptions.AuthenticationFailed()
         # A byte-identical signed request inside the window is a replay.
         window_s = settings.API_KEY_WINDOW_MS // 1000 * 2 + 1
-        if not get_redis_connection("default").set(f"{settings.REDIS_KEY_PREFIX}:replay:{api_key}:{expected}", 1, nx=True, ex=window_s):
+        if not get_redis_connection("default").set(
+            f"{settings.REDIS_KEY_PREFIX}:replay:{api_key}:{expected}", 1, nx=True, ex=window_s
+        ):
             raise exceptions.AuthenticationFailed()
         caller = Caller(
             user_id=record["user_id"],

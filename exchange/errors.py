@@ -84,7 +84,9 @@ NotAcceptable = _error("NotAcceptable", 406, "NOT_ACCEPTABLE")
 
 # Engine refusal codes (strings from orders.engine) back to their types.
 BY_CODE: dict[str, type[ApiError]] = {
-    cls.code: cls for cls in ApiError.__subclasses__() if cls.code  # type: ignore[misc]
+    cls.code: cls
+    for cls in ApiError.__subclasses__()
+    if cls.code  # type: ignore[misc]
 }
 
 
@@ -121,8 +123,6 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DatabaseError):
         set_rollback()
         request = context.get("request")
-        logger.exception(
-            "database error during %s %s", getattr(request, "method", "?"), getattr(request, "path", "?")
-        )
+        logger.exception("database error during %s %s", getattr(request, "method", "?"), getattr(request, "path", "?"))
         return error_response(DbError)
     return None  # anything else is a crash: Django's own 500 page

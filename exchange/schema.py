@@ -43,7 +43,9 @@ class JWTScheme(OpenApiAuthenticationExtension):
     name = "jwt"
 
     def get_security_definition(self, auto_schema: object) -> dict:
-        return build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Bearer", bearer_format="JWT")
+        return build_bearer_security_scheme_object(
+            header_name="Authorization", token_prefix="Bearer", bearer_format="JWT"
+        )
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):

@@ -82,7 +82,11 @@ class MarketForm(forms.ModelForm):
 
     def clean_symbol(self) -> str:
         symbol = self.cleaned_data.get("symbol")
-        if not isinstance(symbol, str) or not symbol.replace("_", "").isascii() or not symbol.replace("_", "").isalnum():
+        if (
+            not isinstance(symbol, str)
+            or not symbol.replace("_", "").isascii()
+            or not symbol.replace("_", "").isalnum()
+        ):
             raise forms.ValidationError("UNSUPPORTED_TOKEN")
         return symbol.upper()
 
@@ -100,7 +104,17 @@ class MarketForm(forms.ModelForm):
 @admin.register(Market)
 class MarketAdmin(admin.ModelAdmin):
     form = MarketForm
-    list_display = ["symbol", "base", "quote", "status", "tick_size", "lot_size", "min_notional", "maker_fee", "taker_fee"]
+    list_display = [
+        "symbol",
+        "base",
+        "quote",
+        "status",
+        "tick_size",
+        "lot_size",
+        "min_notional",
+        "maker_fee",
+        "taker_fee",
+    ]
     list_filter = ["status", "quote"]
     search_fields = ["symbol", "base", "quote"]
     actions = [halt, resume, delist]

@@ -17,7 +17,9 @@ from markets import marketdata, services
 from markets.models import Market
 from markets.selectors import get_market, serialize_market
 
-MARKET_SHAPE = OpenApiResponse(description="symbol, base, quote, status, tick_size, lot_size, min_notional, maker_fee, taker_fee")
+MARKET_SHAPE = OpenApiResponse(
+    description="symbol, base, quote, status, tick_size, lot_size, min_notional, maker_fee, taker_fee"
+)
 
 
 class MarketsView(APIView):
@@ -46,10 +48,22 @@ class AdminMarketsView(APIView):
             "MarketCreate",
             {
                 name: serializers.CharField(required=name not in {"maker_fee", "taker_fee"})
-                for name in ("symbol", "base", "quote", "tick_size", "lot_size", "min_notional", "maker_fee", "taker_fee")
+                for name in (
+                    "symbol",
+                    "base",
+                    "quote",
+                    "tick_size",
+                    "lot_size",
+                    "min_notional",
+                    "maker_fee",
+                    "taker_fee",
+                )
             },
         ),
-        responses={201: MARKET_SHAPE, **errors(401, "FORBIDDEN", "MARKET_EXISTS", "INVALID_TICK", "UNSUPPORTED_TOKEN", "DB_ERROR")},
+        responses={
+            201: MARKET_SHAPE,
+            **errors(401, "FORBIDDEN", "MARKET_EXISTS", "INVALID_TICK", "UNSUPPORTED_TOKEN", "DB_ERROR"),
+        },
     )
     def post(self, request: Request) -> Response:
         data = request.data
@@ -71,7 +85,9 @@ class AdminMarketStatusView(APIView):
     permission_classes = [*APIView.permission_classes, IsStaff]
 
     @extend_schema(
-        request=inline_serializer("MarketStatusChange", {"status": serializers.ChoiceField(["active", "halted", "delisted"])}),
+        request=inline_serializer(
+            "MarketStatusChange", {"status": serializers.ChoiceField(["active", "halted", "delisted"])}
+        ),
         responses={200: MARKET_SHAPE, **errors(401, "FORBIDDEN", "INVALID_STATUS", "MARKET_NOT_FOUND", "DB_ERROR")},
     )
     def post(self, request: Request, symbol: str) -> Response:
@@ -86,8 +102,14 @@ class DepthView(APIView):
     authentication_classes: list = []
 
     @extend_schema(
-        parameters=[OpenApiParameter("symbol", OpenApiTypes.STR, required=True), OpenApiParameter("limit", OpenApiTypes.INT)],
-        responses={200: OpenApiResponse(description='{"symbol", "bids": [["price", "quantity"]], "asks": [...], "sequence"}'), **errors("MARKET_NOT_FOUND")},
+        parameters=[
+            OpenApiParameter("symbol", OpenApiTypes.STR, required=True),
+            OpenApiParameter("limit", OpenApiTypes.INT),
+        ],
+        responses={
+            200: OpenApiResponse(description='{"symbol", "bids": [["price", "quantity"]], "asks": [...], "sequence"}'),
+            **errors("MARKET_NOT_FOUND"),
+        },
     )
     def get(self, request: Request) -> Response:
         market = get_market(request.query_params.get("symbol"))
@@ -99,9 +121,15 @@ class TradesView(APIView):
     authentication_classes: list = []
 
     @extend_schema(
-        parameters=[OpenApiParameter("symbol", OpenApiTypes.STR, required=True), OpenApiParameter("limit", OpenApiTypes.INT),
-                    OpenApiParameter("cursor", OpenApiTypes.STR)],
-        responses={200: OpenApiResponse(description="{results: [trade], next} newest first"), **errors("MARKET_NOT_FOUND")},
+        parameters=[
+            OpenApiParameter("symbol", OpenApiTypes.STR, required=True),
+            OpenApiParameter("limit", OpenApiTypes.INT),
+            OpenApiParameter("cursor", OpenApiTypes.STR),
+        ],
+        responses={
+            200: OpenApiResponse(description="{results: [trade], next} newest first"),
+            **errors("MARKET_NOT_FOUND"),
+        },
     )
     def get(self, request: Request) -> Response:
         market = get_market(request.query_params.get("symbol"))

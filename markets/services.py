@@ -80,7 +80,9 @@ def create_market(
             market.save(force_insert=True)
     except IntegrityError:
         raise MarketExists() from None
-    MarketStatusChange.objects.create(market=market, actor_id=actor_id, from_status="", to_status=market.status, via=via)
+    MarketStatusChange.objects.create(
+        market=market, actor_id=actor_id, from_status="", to_status=market.status, via=via
+    )
     return market
 
 

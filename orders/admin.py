@@ -23,7 +23,18 @@ class ReadOnly(admin.ModelAdmin):
 
 @admin.register(Order)
 class OrderAdmin(ReadOnly):
-    list_display = ["created_at", "user", "market", "side", "type", "tif", "price", "quantity", "filled_quantity", "status"]
+    list_display = [
+        "created_at",
+        "user",
+        "market",
+        "side",
+        "type",
+        "tif",
+        "price",
+        "quantity",
+        "filled_quantity",
+        "status",
+    ]
     list_filter = ["status", "side", "type", "market"]
     search_fields = ["=id", "user__username", "client_order_id"]
     date_hierarchy = "created_at"

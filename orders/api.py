@@ -46,7 +46,11 @@ class OrdersView(APIView):
                 "client_order_id": serializers.CharField(required=False),
             },
         ),
-        responses={201: ORDER_SHAPE, 200: OpenApiResponse(description="the first order of a repeated client_order_id"), **PLACEMENT_ERRORS},
+        responses={
+            201: ORDER_SHAPE,
+            200: OpenApiResponse(description="the first order of a repeated client_order_id"),
+            **PLACEMENT_ERRORS,
+        },
         summary="Place an order",
     )
     def post(self, request: Request) -> Response:
@@ -87,7 +91,12 @@ class OrderView(APIView):
         return Response(selectors.serialize_order_with_fills(order))
 
     @extend_schema(
-        responses={200: ORDER_SHAPE, **errors(401, "invalid id", "API Key permission denied", "ORDER_NOT_FOUND", "ENGINE_BUSY", "ENGINE_RESTARTING")},
+        responses={
+            200: ORDER_SHAPE,
+            **errors(
+                401, "invalid id", "API Key permission denied", "ORDER_NOT_FOUND", "ENGINE_BUSY", "ENGINE_RESTARTING"
+            ),
+        },
         summary="Cancel an open order",
     )
     def delete(self, request: Request, order_id: str) -> Response:
@@ -96,7 +105,10 @@ class OrderView(APIView):
 
 
 class FillsView(APIView):
-    @extend_schema(parameters=[SYMBOL, *PAGING], responses={200: OpenApiResponse(description="{results: [fill], next}"), **errors(401)})
+    @extend_schema(
+        parameters=[SYMBOL, *PAGING],
+        responses={200: OpenApiResponse(description="{results: [fill], next}"), **errors(401)},
+    )
     def get(self, request: Request) -> Response:
         user_id = request.user.user_id
         query = selectors.fills_of(user_id, symbol=request.query_params.get("symbol"))

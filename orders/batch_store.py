@@ -156,7 +156,13 @@ def _insert_orders(cursor: Any, batch: Batch, specs: dict[str, MarketSpec]) -> N
 
 def _update_orders(cursor: Any, batch: Batch, specs: dict[str, MarketSpec]) -> None:
     rows = [
-        (order_id, status, str(filled_lots * specs[symbol].lot_size), str(from_atoms(filled_quote)), str(from_atoms(fee)))
+        (
+            order_id,
+            status,
+            str(filled_lots * specs[symbol].lot_size),
+            str(from_atoms(filled_quote)),
+            str(from_atoms(fee)),
+        )
         for order_id, (symbol, status, _remaining, filled_lots, filled_quote, fee) in batch.order_state.items()
         if order_id not in batch.new_orders
     ]

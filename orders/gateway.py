@@ -58,7 +58,9 @@ def submit(symbol: str, command: dict[str, Any], *, wait: bool = True) -> dict[s
     command["dl"] = int((time.time() + timeout_s) * 1000)
     if wait:
         command["r"] = request_id
-    pushed = _script()(keys=[queue_key(shard), state_key(shard)], args=[orjson.dumps(command), settings.ENGINE_QUEUE_MAX])
+    pushed = _script()(
+        keys=[queue_key(shard), state_key(shard)], args=[orjson.dumps(command), settings.ENGINE_QUEUE_MAX]
+    )
     if pushed == -2:
         raise EngineRestarting()
     if pushed == -1:

@@ -183,16 +183,22 @@ class ShardLoop:
             filled_lots = to_steps(filled, spec.lot_size)
             resting[symbol].append(
                 RestingOrder(
-                    str(oid), user_id, side, to_steps(price, spec.tick_size),
-                    to_steps(quantity, spec.lot_size) - filled_lots, filled_lots,
-                    to_atoms(filled_quote), to_atoms(fee), seq,
+                    str(oid),
+                    user_id,
+                    side,
+                    to_steps(price, spec.tick_size),
+                    to_steps(quantity, spec.lot_size) - filled_lots,
+                    filled_lots,
+                    to_atoms(filled_quote),
+                    to_atoms(fee),
+                    seq,
                 )  # fmt: skip
             )
         for symbol, orders in resting.items():
             engine.restore(symbol, orders)
-        for seq_max in Order.objects.filter(market_id__in=list(self.specs)).values_list("seq", flat=True).order_by(
-            "-seq"
-        )[:1]:
+        for seq_max in (
+            Order.objects.filter(market_id__in=list(self.specs)).values_list("seq", flat=True).order_by("-seq")[:1]
+        ):
             max_seq = seq_max
         engine.last_seq = max(engine.last_seq, max_seq)
         self.engine = engine
@@ -290,7 +296,9 @@ class ShardLoop:
         except batch_store.StaleFence:
             raise LeaseLost() from None
         except Exception:
-            logger.exception("shard %s: batch of %s commands failed; rebuilding from the database", self.shard, len(live))
+            logger.exception(
+                "shard %s: batch of %s commands failed; rebuilding from the database", self.shard, len(live)
+            )
             failed = [(c["r"], {"error": "ENGINE_BUSY"}) for c in live if c.get("r")]
             self._send_replies(failed + [r for r in batch.replies if r[1].get("error") == "ENGINE_BUSY"])
             self.rebuild()

@@ -42,13 +42,17 @@ class Order(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["user", "client_order_id"], condition=Q(client_order_id__isnull=False), name="order_client_id_unique"
+                fields=["user", "client_order_id"],
+                condition=Q(client_order_id__isnull=False),
+                name="order_client_id_unique",
             ),
             models.CheckConstraint(condition=Q(side__in=["buy", "sell"]), name="order_side_valid"),
             models.CheckConstraint(condition=Q(type__in=["limit", "market"]), name="order_type_valid"),
             models.CheckConstraint(condition=Q(tif__in=["gtc", "ioc", "fok", "post_only"]), name="order_tif_valid"),
             models.CheckConstraint(condition=Q(status__in=OrderStatus.values), name="order_status_valid"),
-            models.CheckConstraint(condition=Q(filled_quantity__gte=0, filled_quote__gte=0, fee__gte=0), name="order_fills_non_negative"),
+            models.CheckConstraint(
+                condition=Q(filled_quantity__gte=0, filled_quote__gte=0, fee__gte=0), name="order_fills_non_negative"
+            ),
             models.CheckConstraint(
                 condition=Q(quantity__isnull=True) | Q(filled_quantity__lte=F("quantity")), name="order_not_overfilled"
             ),

@@ -58,7 +58,9 @@ def ledger_matches_balances() -> list[str]:
             "SELECT user_id, token, SUM(delta_available), SUM(delta_locked) FROM wallets_ledgerentry GROUP BY 1, 2"
         )
     }
-    balances = {(u, t): (a, lk) for u, t, a, lk in _rows("SELECT user_id, token, available, locked FROM wallets_balance")}
+    balances = {
+        (u, t): (a, lk) for u, t, a, lk in _rows("SELECT user_id, token, available, locked FROM wallets_balance")
+    }
     zero = (Decimal(0), Decimal(0))
     problems = []
     for key in sorted(set(sums) | set(balances)):

@@ -166,9 +166,10 @@ def place_order(*, caller: Caller, data: dict[str, Any]) -> tuple[dict[str, Any]
     """
     require_trade_permission(caller)
     request = check_order_request(data)
-    if request.client_order_id is not None and Order.objects.filter(
-        user_id=caller.user_id, client_order_id=request.client_order_id
-    ).exists():
+    if (
+        request.client_order_id is not None
+        and Order.objects.filter(user_id=caller.user_id, client_order_id=request.client_order_id).exists()
+    ):
         return _existing_order(caller, request), False
     command = {
         "k": "place",

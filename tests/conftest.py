@@ -70,8 +70,14 @@ def market(db: None) -> Any:
     from markets.services import create_market
 
     return create_market(
-        symbol="BTC_USDT", base="BTC", quote="USDT", tick_size="0.01", lot_size="0.001", min_notional="1",
-        maker_fee="0.001", taker_fee="0.002",
+        symbol="BTC_USDT",
+        base="BTC",
+        quote="USDT",
+        tick_size="0.01",
+        lot_size="0.001",
+        min_notional="1",
+        maker_fee="0.001",
+        taker_fee="0.002",
     )
 
 
@@ -84,4 +90,6 @@ def fund(user_id: int, token: str, amount: str | Decimal) -> None:
 
     with transaction.atomic():
         lock_balance(user_id=user_id, token=token)
-        change_balance(user_id=user_id, token=token, delta_available=Decimal(amount), delta_locked=Decimal(0), kind="credit")
+        change_balance(
+            user_id=user_id, token=token, delta_available=Decimal(amount), delta_locked=Decimal(0), kind="credit"
+        )

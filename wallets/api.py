@@ -28,9 +28,15 @@ class AdminCreditView(APIView):
 
     @extend_schema(
         request=inline_serializer(
-            "Credit", {"user_id": serializers.CharField(), "token": serializers.CharField(), "amount": serializers.CharField()}
+            "Credit",
+            {"user_id": serializers.CharField(), "token": serializers.CharField(), "amount": serializers.CharField()},
         ),
-        responses={200: BALANCE_SHAPE, **errors(401, "FORBIDDEN", "DISABLED", "AMOUNT_NON_POSITIVE", "UNSUPPORTED_TOKEN", "invalid id", "DB_ERROR")},
+        responses={
+            200: BALANCE_SHAPE,
+            **errors(
+                401, "FORBIDDEN", "DISABLED", "AMOUNT_NON_POSITIVE", "UNSUPPORTED_TOKEN", "invalid id", "DB_ERROR"
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         credit = services.credit_testnet(
@@ -63,7 +69,15 @@ class TransferView(APIView):
         ),
         responses={
             200: TRANSFER_SHAPE,
-            **errors(401, "API Key permission denied", "INVALID_DIRECTION", "UNSUPPORTED_TOKEN", "AMOUNT_NON_POSITIVE", "INSUFFICIENT_BALANCE", "DB_ERROR"),
+            **errors(
+                401,
+                "API Key permission denied",
+                "INVALID_DIRECTION",
+                "UNSUPPORTED_TOKEN",
+                "AMOUNT_NON_POSITIVE",
+                "INSUFFICIENT_BALANCE",
+                "DB_ERROR",
+            ),
         },
     )
     def post(self, request: Request) -> Response:

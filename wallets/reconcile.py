@@ -36,7 +36,9 @@ def perp_and_spot_totals() -> dict[str, dict[str, Decimal]]:
     """Per token: ``spot`` (available + locked over all users) and ``perp`` (all perp accounts).
     A transfer moves money between the two and leaves their sum unchanged."""
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"spot": Decimal(0), "perp": Decimal(0)})
-    for token, available, locked in Balance.objects.values_list("token").annotate(a=Sum("available"), lk=Sum("locked")).order_by():
+    for token, available, locked in (
+        Balance.objects.values_list("token").annotate(a=Sum("available"), lk=Sum("locked")).order_by()
+    ):
         totals[token]["spot"] = available + locked
     for token, balance in PerpAccount.objects.values_list("token").annotate(b=Sum("balance")).order_by():
         totals[token]["perp"] = balance

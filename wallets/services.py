@@ -28,7 +28,12 @@ TOKEN_MAX_LEN = 16
 
 def check_token(token: object) -> str:
     # ASCII only: str.isalnum() also accepts "²" or "Ü", and "ß".upper() is "SS".
-    if not isinstance(token, str) or not token or len(token) > TOKEN_MAX_LEN or not (token.isascii() and token.isalnum()):
+    if (
+        not isinstance(token, str)
+        or not token
+        or len(token) > TOKEN_MAX_LEN
+        or not (token.isascii() and token.isalnum())
+    ):
         raise UnsupportedToken()
     return token.upper()
 
@@ -54,7 +59,9 @@ def change_balance(
 
 
 @transaction.atomic
-def credit_testnet(*, operator_id: int | None, user_id: object, token: object, amount: object, via: str) -> TestnetCredit:
+def credit_testnet(
+    *, operator_id: int | None, user_id: object, token: object, amount: object, via: str
+) -> TestnetCredit:
     """Credit test funds to a user (created on first sight, like a JWT's ``sub``).
 
     Raises Disabled unless TESTNET_ONLY, AmountNonPositive, UnsupportedToken, InvalidId (no user id).

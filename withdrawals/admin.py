@@ -56,7 +56,19 @@ class WithdrawalAdmin(admin.ModelAdmin):
     list_display = ["id", "created_at", "user", "token", "amount", "address", "status", "tx_id", "updated_at"]
     list_filter = ["status", "token"]
     search_fields = ["user__username", "address", "=id", "tx_id"]
-    readonly_fields = ["id", "user", "token", "amount", "address", "status", "tx_id", "signature", "signing_started_at", "created_at", "updated_at"]
+    readonly_fields = [
+        "id",
+        "user",
+        "token",
+        "amount",
+        "address",
+        "status",
+        "tx_id",
+        "signature",
+        "signing_started_at",
+        "created_at",
+        "updated_at",
+    ]
     inlines = [AuditInline]
     actions = ["retry_next_step", "fail_and_refund", "resolve_unknown"]
     ordering = ["-created_at"]
@@ -72,7 +84,9 @@ class WithdrawalAdmin(admin.ModelAdmin):
         try:
             return super().get_search_results(request, queryset, search_term)
         except Exception:  # noqa: BLE001 - django.core.exceptions.ValidationError for a non-UUID term
-            return queryset.filter(user__username__icontains=search_term) | queryset.filter(address__icontains=search_term.lower()), True
+            return queryset.filter(user__username__icontains=search_term) | queryset.filter(
+                address__icontains=search_term.lower()
+            ), True
 
     @admin.action(description="Retry the next step (pending / signed / sent)")
     def retry_next_step(self, request: HttpRequest, queryset: QuerySet[Withdrawal]) -> None:
@@ -83,18 +97,24 @@ class WithdrawalAdmin(admin.ModelAdmin):
                 done += 1
             except WithdrawalNotFound:
                 skipped += 1
-        self.message_user(request, f"Re-queued {done}; skipped {skipped} (not pending, signed or sent; resolve unknown ones).")
+        self.message_user(
+            request, f"Re-queued {done}; skipped {skipped} (not pending, signed or sent; resolve unknown ones)."
+        )
 
     @admin.action(description="Fail and refund (pending / signed / unknown)")
     def fail_and_refund(self, request: HttpRequest, queryset: QuerySet[Withdrawal]) -> None:
         done, skipped = 0, 0
         for withdrawal_id in queryset.values_list("pk", flat=True):
             try:
-                services.fail_withdrawal(actor_id=request.user.pk, withdrawal_id=withdrawal_id, note="failed by operator in admin")
+                services.fail_withdrawal(
+                    actor_id=request.user.pk, withdrawal_id=withdrawal_id, note="failed by operator in admin"
+                )
                 done += 1
             except WithdrawalNotFound:
                 skipped += 1
-        self.message_user(request, f"Failed and refunded {done}; skipped {skipped} (sent or finished ones cannot be failed).")
+        self.message_user(
+            request, f"Failed and refunded {done}; skipped {skipped} (sent or finished ones cannot be failed)."
+        )
 
     @admin.action(description="Resolve an unknown withdrawal (one at a time)")
     def resolve_unknown(self, request: HttpRequest, queryset: QuerySet[Withdrawal]) -> HttpResponse | None:
@@ -134,7 +154,13 @@ class WithdrawalAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, "Resolved.")
             return HttpResponseRedirect(reverse("admin:withdrawals_withdrawal_change", args=[withdrawal.pk]))
-        context = {**self.admin_site.each_context(request), "title": "Resolve an unknown withdrawal", "withdrawal": withdrawal, "form": form, "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Resolve an unknown withdrawal",
+            "withdrawal": withdrawal,
+            "form": form,
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/withdrawals/resolve_unknown.html", context)
 
 

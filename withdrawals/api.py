@@ -27,14 +27,25 @@ class WithdrawRequestView(APIView):
         ),
         responses={
             201: WITHDRAWAL_SHAPE,
-            **errors(401, "API Key permission denied", "UNSUPPORTED_TOKEN", "AMOUNT_NON_POSITIVE", "INSUFFICIENT_BALANCE", "SIGNER_UNAVAILABLE", "DB_ERROR"),
+            **errors(
+                401,
+                "API Key permission denied",
+                "UNSUPPORTED_TOKEN",
+                "AMOUNT_NON_POSITIVE",
+                "INSUFFICIENT_BALANCE",
+                "SIGNER_UNAVAILABLE",
+                "DB_ERROR",
+            ),
         },
         summary="Request a withdrawal (an address the token cannot reach is UNSUPPORTED_TOKEN)",
     )
     def post(self, request: Request) -> Response:
         data = request.data if isinstance(request.data, dict) else {}
         withdrawal = services.request_withdrawal(
-            user_id=request.user.user_id, token=data.get("token"), amount=data.get("amount"), address=data.get("address")
+            user_id=request.user.user_id,
+            token=data.get("token"),
+            amount=data.get("amount"),
+            address=data.get("address"),
         )
         return Response(serialize_withdrawal(withdrawal), status=201)
 
@@ -51,7 +62,9 @@ class WithdrawalsView(APIView):
 class WithdrawalView(APIView):
     @extend_schema(responses={200: WITHDRAWAL_SHAPE, **errors(401, "invalid id", "FORBIDDEN", "WITHDRAWAL_NOT_FOUND")})
     def get(self, request: Request, withdrawal_id: str) -> Response:
-        return Response(serialize_withdrawal(access_withdrawal(user_id=request.user.user_id, withdrawal_id=withdrawal_id)))
+        return Response(
+            serialize_withdrawal(access_withdrawal(user_id=request.user.user_id, withdrawal_id=withdrawal_id))
+        )
 
     @extend_schema(
         responses={200: WITHDRAWAL_SHAPE, **errors(401, "invalid id", "WITHDRAWAL_NOT_FOUND", "DB_ERROR")},

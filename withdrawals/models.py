@@ -56,7 +56,9 @@ class WithdrawalAudit(models.Model):
     """Every status change of a withdrawal: who (null = the system), when, from, to, why."""
 
     withdrawal = models.ForeignKey(Withdrawal, on_delete=models.PROTECT, related_name="audits")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     from_status = models.CharField(max_length=16)
     to_status = models.CharField(max_length=16)
     note = models.TextField(blank=True, default="")

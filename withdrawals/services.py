@@ -50,7 +50,11 @@ def _enqueue(step: str, withdrawal_id: uuid.UUID | str, *, countdown_s: float = 
     """Queue a worker step once the current transaction commits (a lost message is picked up by the sweep)."""
     from withdrawals import tasks
 
-    task = {"sign": tasks.sign_withdrawal, "broadcast": tasks.broadcast_withdrawal, "complete": tasks.complete_withdrawal}[step]
+    task = {
+        "sign": tasks.sign_withdrawal,
+        "broadcast": tasks.broadcast_withdrawal,
+        "complete": tasks.complete_withdrawal,
+    }[step]
     transaction.on_commit(
         lambda: task.apply_async(args=[str(withdrawal_id)], queue="default", countdown=countdown_s or None), robust=True
     )
@@ -60,7 +64,9 @@ def _lock(withdrawal_id: uuid.UUID | str) -> Withdrawal | None:
     return Withdrawal.objects.select_for_update().filter(pk=withdrawal_id).first()
 
 
-def _move(withdrawal: Withdrawal, to: str, *, actor_id: int | None = None, note: str = "", fields: tuple[str, ...] = ()) -> None:
+def _move(
+    withdrawal: Withdrawal, to: str, *, actor_id: int | None = None, note: str = "", fields: tuple[str, ...] = ()
+) -> None:
     """Change the status of a locked withdrawal and audit it."""
     WithdrawalAudit.objects.create(
         withdrawal=withdrawal, actor_id=actor_id, from_status=withdrawal.status, to_status=to, note=note
@@ -110,12 +116,16 @@ def _hold(*, user_id: int, token: str, amount: Decimal, address: str) -> Withdra
     balance = lock_balance(user_id=user_id, token=token)
     if balance.available < amount:
         raise InsufficientBalance()
-    withdrawal = Withdrawal.objects.create(id=uuid.uuid4(), user_id=user_id, token=token, amount=amount, address=address)
+    withdrawal = Withdrawal.objects.create(
+        id=uuid.uuid4(), user_id=user_id, token=token, amount=amount, address=address
+    )
     change_balance(
         user_id=user_id, token=token, delta_available=-amount, delta_locked=amount,
         kind=LedgerKind.WITHDRAW_HOLD, ref=str(withdrawal.pk),
     )  # fmt: skip
-    WithdrawalAudit.objects.create(withdrawal=withdrawal, actor_id=user_id, from_status="", to_status=S.PENDING, note="requested")
+    WithdrawalAudit.objects.create(
+        withdrawal=withdrawal, actor_id=user_id, from_status="", to_status=S.PENDING, note="requested"
+    )
     _enqueue("sign", withdrawal.pk)
     return withdrawal
 
@@ -159,7 +169,9 @@ def _finish_signing(withdrawal_id: str, signed: SignedWithdrawal | None, failure
     if signed is not None:
         if withdrawal.status not in (S.SIGNING, S.UNKNOWN):
             # An operator settled it meanwhile: keep their decision, but never lose a signature.
-            logger.error("withdrawal %s is %s but the signer signed it: tx %s", withdrawal.pk, withdrawal.status, signed.tx_id)
+            logger.error(
+                "withdrawal %s is %s but the signer signed it: tx %s", withdrawal.pk, withdrawal.status, signed.tx_id
+            )
             WithdrawalAudit.objects.create(
                 withdrawal=withdrawal, from_status=withdrawal.status, to_status=withdrawal.status,
                 note=f"LATE SIGNATURE: signer signed tx_id={signed.tx_id} signature={signed.signature}",
@@ -241,13 +253,17 @@ def sweep_withdrawals(*, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     idle_since = now - STUCK_AFTER
     counts = {"requeued": 0, "parked": 0}
-    for withdrawal_id in Withdrawal.objects.filter(status=S.SIGNING, signing_started_at__lt=idle_since).values_list("pk", flat=True):
+    for withdrawal_id in Withdrawal.objects.filter(status=S.SIGNING, signing_started_at__lt=idle_since).values_list(
+        "pk", flat=True
+    ):
         with transaction.atomic():
             withdrawal = _lock(withdrawal_id)
             if withdrawal is not None and withdrawal.status == S.SIGNING:
                 _move(withdrawal, S.UNKNOWN, note="left signing: the worker stopped during the signer call")
                 counts["parked"] += 1
-    for withdrawal_id, status in Withdrawal.objects.filter(status__in=list(NEXT_STEP), updated_at__lt=idle_since).values_list("pk", "status"):
+    for withdrawal_id, status in Withdrawal.objects.filter(
+        status__in=list(NEXT_STEP), updated_at__lt=idle_since
+    ).values_list("pk", "status"):
         with transaction.atomic():
             _enqueue(NEXT_STEP[status], withdrawal_id)
         counts["requeued"] += 1
@@ -289,7 +305,13 @@ def fail_withdrawal(*, actor_id: int, withdrawal_id: uuid.UUID | str, note: str)
 
 @transaction.atomic
 def resolve_unknown_withdrawal(
-    *, actor_id: int, withdrawal_id: uuid.UUID | str, signer_signed: bool, signature: str = "", tx_id: str = "", note: str
+    *,
+    actor_id: int,
+    withdrawal_id: uuid.UUID | str,
+    signer_signed: bool,
+    signature: str = "",
+    tx_id: str = "",
+    note: str,
 ) -> Withdrawal:
     """An operator's answer for an ``unknown`` withdrawal, after asking the signer's operators:
     it did not sign -> back to ``pending`` (signed afresh); it signed -> ``signed`` with the
@@ -304,7 +326,13 @@ def resolve_unknown_withdrawal(
         raise WithdrawalNotFound()
     if signer_signed:
         withdrawal.signature, withdrawal.tx_id = signature.strip(), tx_id.strip()
-        _move(withdrawal, S.SIGNED, actor_id=actor_id, note=f"operator: signer DID sign. {note}", fields=("signature", "tx_id"))
+        _move(
+            withdrawal,
+            S.SIGNED,
+            actor_id=actor_id,
+            note=f"operator: signer DID sign. {note}",
+            fields=("signature", "tx_id"),
+        )
         _enqueue("broadcast", withdrawal.pk)
     else:
         _move(withdrawal, S.PENDING, actor_id=actor_id, note=f"operator: signer did NOT sign. {note}")

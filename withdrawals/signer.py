@@ -46,7 +46,12 @@ class SignRequest:
     address: str
 
     def payload(self) -> dict[str, str]:
-        return {"withdrawal_id": self.withdrawal_id, "token": self.token, "amount": fmt(self.amount) or "0", "address": self.address}
+        return {
+            "withdrawal_id": self.withdrawal_id,
+            "token": self.token,
+            "amount": fmt(self.amount) or "0",
+            "address": self.address,
+        }
 
     def message(self) -> bytes:
         """The bytes signed: the payload's four fields, newline-separated, in this order."""
@@ -182,7 +187,9 @@ class HttpSigner:
             body = response.json()
             signature, tx_id = body["signature"], body["tx_id"]
         except (ValueError, KeyError, TypeError) as error:
-            raise SignerOutcomeUnknown(f"POST /sign answered 200 with an unreadable body: {response.text[:200]}") from error
+            raise SignerOutcomeUnknown(
+                f"POST /sign answered 200 with an unreadable body: {response.text[:200]}"
+            ) from error
         if not (isinstance(signature, str) and isinstance(tx_id, str) and signature and 0 < len(tx_id) <= 128):
             raise SignerOutcomeUnknown(f"POST /sign answered 200 without a signature and tx_id: {response.text[:200]}")
         return SignedWithdrawal(signature=signature, tx_id=tx_id)

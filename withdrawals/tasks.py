@@ -15,7 +15,11 @@ SWEEP_EVERY_S = 60
 # Beat re-queues lost steps and parks withdrawals left ``signing`` by a dead worker.
 app.conf.beat_schedule = {
     **(app.conf.beat_schedule or {}),
-    "withdrawals-sweep": {"task": "withdrawals.tasks.sweep_withdrawals", "schedule": float(SWEEP_EVERY_S), "options": {"queue": "default"}},
+    "withdrawals-sweep": {
+        "task": "withdrawals.tasks.sweep_withdrawals",
+        "schedule": float(SWEEP_EVERY_S),
+        "options": {"queue": "default"},
+    },
 }
 
 

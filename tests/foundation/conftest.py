@@ -25,8 +25,14 @@ class Key:
     secret: str
     body: dict[str, Any]
 
-    def headers(self, method: str, path: str, body: bytes = b"", timestamp: int | str | None = None,
-                signature: str | None = None) -> dict[str, str]:
+    def headers(
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        timestamp: int | str | None = None,
+        signature: str | None = None,
+    ) -> dict[str, str]:
         stamp = str(now_ms() if timestamp is None else timestamp)
         return {
             "HTTP_X_API_KEY": self.api_key,
@@ -34,12 +40,24 @@ class Key:
             "HTTP_X_SIGNATURE": signature or signature_for(self.secret, stamp, method, path, body),
         }
 
-    def call(self, method: str, path: str, body: bytes = b"", timestamp: int | str | None = None,
-             signature: str | None = None, client: APIClient | None = None) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        timestamp: int | str | None = None,
+        signature: str | None = None,
+        client: APIClient | None = None,
+    ) -> Any:
         """One signed request; ``path`` may carry a query string (it is signed with it)."""
         client = client or APIClient()
-        return client.generic(method, path, body, content_type="application/json",
-                              **self.headers(method, path, body, timestamp, signature))
+        return client.generic(
+            method,
+            path,
+            body,
+            content_type="application/json",
+            **self.headers(method, path, body, timestamp, signature),
+        )
 
 
 @pytest.fixture

@@ -133,7 +133,9 @@ def test_tampered_body_is_401(make_api, make_key):
     api = make_api()
     key = make_key(api, ["read", "trade"])
     signed = key.headers("POST", "/spot/api-keys", b'{"label":"a"}')
-    response = APIClient().generic("POST", "/spot/api-keys", b'{"label":"b"}', content_type="application/json", **signed)
+    response = APIClient().generic(
+        "POST", "/spot/api-keys", b'{"label":"b"}', content_type="application/json", **signed
+    )
     assert_401(response)
     assert len(api.get("/spot/api-keys").json()["results"]) == 1
 
@@ -280,7 +282,9 @@ def test_secret_is_not_kept_in_plain_text_in_redis_either(make_api, make_key):
 def test_auth_token_for_a_local_user(db):
     User.objects.create_user("carol", password="correct horse battery")
     before_ms = now_ms()
-    response = APIClient().post("/auth/token", {"username": "carol", "password": "correct horse battery"}, format="json")
+    response = APIClient().post(
+        "/auth/token", {"username": "carol", "password": "correct horse battery"}, format="json"
+    )
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"token", "expires_at"}

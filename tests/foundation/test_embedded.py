@@ -81,6 +81,7 @@ def test_embedded_launcher_serves_and_cleans_up(var_dir):
     launcher = subprocess.Popen([*embed, "sh", "-c", script], cwd=ROOT, env=env, start_new_session=True,
                                 stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     try:
+
         def health():
             if launcher.poll() is not None:
                 output = (var_dir / "launcher.log").read_text(errors="replace")[-3000:]

@@ -63,8 +63,11 @@ def test_non_staff_on_admin_spot_is_forbidden_and_changes_nothing(make_api, mark
 def test_staff_flag_in_a_token_claim_gives_no_staff_power(db):
     import jwt
 
-    token = jwt.encode({"sub": "claims-staff", "exp": 4102444800, "is_staff": True, "role": "admin"},
-                       django_settings.JWT_SECRET, algorithm="HS256")
+    token = jwt.encode(
+        {"sub": "claims-staff", "exp": 4102444800, "is_staff": True, "role": "admin"},
+        django_settings.JWT_SECRET,
+        algorithm="HS256",
+    )
     response = APIClient().post("/admin/spot/markets", MARKET_BODY, format="json", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 403
     assert response.content == error_body("FORBIDDEN")
@@ -140,7 +143,9 @@ def test_leaving_delisted_is_invalid_status(staff_api, market):
 # --- testnet credit ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("amount", [0, "0", -1, "-1", "abc", "", None, "NaN", "Infinity", "0.0000000000000000001", True])
+@pytest.mark.parametrize(
+    "amount", [0, "0", -1, "-1", "abc", "", None, "NaN", "Infinity", "0.0000000000000000001", True]
+)
 def test_credit_of_a_non_positive_or_unreadable_amount_is_refused(staff_api, settings, amount):
     settings.TESTNET_ONLY = True
     response = staff_api.post("/admin/spot/balances/credit", {"user_id": "alice", "token": "USDT", "amount": amount})
@@ -252,8 +257,10 @@ def _refuse_writes_to(table: str) -> None:
             "CREATE OR REPLACE FUNCTION h2_refuse_write() RETURNS trigger AS $$ "
             "BEGIN RAISE EXCEPTION 'writes refused by the test'; END $$ LANGUAGE plpgsql"
         )
-        cursor.execute(f"CREATE TRIGGER h2_refuse BEFORE INSERT OR UPDATE ON {table} "
-                       "FOR EACH ROW EXECUTE FUNCTION h2_refuse_write()")
+        cursor.execute(
+            f"CREATE TRIGGER h2_refuse BEFORE INSERT OR UPDATE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION h2_refuse_write()"
+        )
 
 
 def test_postgres_error_while_creating_a_market_is_db_error(staff_api):
@@ -327,7 +334,9 @@ def test_debug_is_off_unless_asked():
 
 
 def test_a_body_that_is_not_json_is_not_a_crash(staff_api):
-    response = staff_api.client.post("/admin/spot/markets", "symbol=ETH_USDT", content_type="application/x-www-form-urlencoded")
+    response = staff_api.client.post(
+        "/admin/spot/markets", "symbol=ETH_USDT", content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 415
     assert response.content == error_body("UNSUPPORTED_MEDIA_TYPE")
     assert not Market.objects.exists()

@@ -104,7 +104,9 @@ def test_market_changelist_offers_halt_resume_delist(browser, market):
 
 def test_halt_and_resume_through_the_admin_are_audited(browser, operator, market):
     for action, status in (("halt", "halted"), ("resume", "active")):
-        response = browser.post("/admin/markets/market/", {"action": action, ACTION_CHECKBOX_NAME: ["BTC_USDT"], "index": "0"})
+        response = browser.post(
+            "/admin/markets/market/", {"action": action, ACTION_CHECKBOX_NAME: ["BTC_USDT"], "index": "0"}
+        )
         assert response.status_code == 302
         assert Market.objects.get().status == status
     changes = MarketStatusChange.objects.filter(via="admin-ui").order_by("id")
@@ -114,7 +116,9 @@ def test_halt_and_resume_through_the_admin_are_audited(browser, operator, market
 
 
 def test_delist_through_the_admin_asks_first_and_changes_nothing_until_confirmed(browser, operator, market):
-    response = browser.post("/admin/markets/market/", {"action": "delist", ACTION_CHECKBOX_NAME: ["BTC_USDT"], "index": "0"})
+    response = browser.post(
+        "/admin/markets/market/", {"action": "delist", ACTION_CHECKBOX_NAME: ["BTC_USDT"], "index": "0"}
+    )
     assert response.status_code == 200
     page = response.content.decode()
     assert "Delist these markets?" in page and "BTC_USDT" in page and 'name="confirmed" value="yes"' in page
@@ -122,7 +126,9 @@ def test_delist_through_the_admin_asks_first_and_changes_nothing_until_confirmed
     assert not MarketStatusChange.objects.filter(to_status="delisted").exists()
 
     # The confirmation form posts back without "index" (Django's path for confirmed actions).
-    response = browser.post("/admin/markets/market/", {"action": "delist", ACTION_CHECKBOX_NAME: ["BTC_USDT"], "confirmed": "yes"})
+    response = browser.post(
+        "/admin/markets/market/", {"action": "delist", ACTION_CHECKBOX_NAME: ["BTC_USDT"], "confirmed": "yes"}
+    )
     assert response.status_code == 302
     assert Market.objects.get().status == MarketStatus.DELISTED
     change = MarketStatusChange.objects.get(to_status="delisted")
@@ -148,7 +154,12 @@ def test_testnet_credit_through_the_admin_add_form(browser, operator, settings):
     balance = Balance.objects.get(user__username="bob", token="USDT")
     assert (balance.available, balance.locked) == (Decimal("12.5"), Decimal(0))
     entry = LedgerEntry.objects.get(user__username="bob")
-    assert (entry.kind, entry.token, entry.delta_available, entry.delta_locked) == ("credit", "USDT", Decimal("12.5"), 0)
+    assert (entry.kind, entry.token, entry.delta_available, entry.delta_locked) == (
+        "credit",
+        "USDT",
+        Decimal("12.5"),
+        0,
+    )
     credit = TestnetCredit.objects.get()
     assert (credit.operator_id, credit.via, credit.amount) == (operator.pk, "admin-ui", Decimal("12.5"))
     messages = [str(m) for m in browser.get(response["Location"]).context["messages"]]
@@ -158,7 +169,9 @@ def test_testnet_credit_through_the_admin_add_form(browser, operator, settings):
 @pytest.mark.parametrize("field,value", [("token", "US-DT"), ("amount", "0"), ("amount", "-3"), ("user_id", "")])
 def test_a_bad_testnet_credit_in_the_admin_is_shown_on_the_form_and_credits_nothing(browser, settings, field, value):
     settings.TESTNET_ONLY = True
-    response = browser.post("/admin/wallets/testnetcredit/add/", {"user_id": "bob", "token": "USDT", "amount": "1", field: value})
+    response = browser.post(
+        "/admin/wallets/testnetcredit/add/", {"user_id": "bob", "token": "USDT", "amount": "1", field: value}
+    )
     assert response.status_code == 200  # the form again, with its error
     assert response.context["adminform"].form.errors
     assert not Balance.objects.exists() and not LedgerEntry.objects.exists() and not TestnetCredit.objects.exists()

@@ -41,7 +41,9 @@ def test_schema_documents_both_doors_and_the_error_codes(schema):
     assert {"jwt": []} in credit["security"]
     examples = credit["responses"]["400"]["content"]["application/json"]["examples"]
     assert {"error": "AMOUNT_NON_POSITIVE"} in [e["value"] for e in examples.values()]
-    assert credit["responses"]["404"]["content"]["application/json"]["examples"]["DISABLED"]["value"] == {"error": "DISABLED"}
+    assert credit["responses"]["404"]["content"]["application/json"]["examples"]["DISABLED"]["value"] == {
+        "error": "DISABLED"
+    }
     assert "401" in schema["paths"]["/spot/balances"]["get"]["responses"]
 
 

@@ -30,7 +30,9 @@ def test_fifty_concurrent_credits_to_one_balance_sum_exactly(settings):
         try:
             api = Api(staff.username)  # one client per thread; the same operator
             start.wait(timeout=30)
-            response = api.post("/admin/spot/balances/credit", {"user_id": "whale", "token": "USDT", "amount": str(amount)})
+            response = api.post(
+                "/admin/spot/balances/credit", {"user_id": "whale", "token": "USDT", "amount": str(amount)}
+            )
             statuses.append(response.status_code)
         finally:
             connections.close_all()

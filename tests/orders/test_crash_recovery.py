@@ -72,7 +72,9 @@ def test_kill_9_loses_nothing_told_and_keeps_nothing_refused(market, funded, set
         stop = threading.Event()
         told: list = []
         refused: list = []
-        threads = [threading.Thread(target=trade_while, args=(stop, api, i, told, refused)) for i, api in enumerate(traders)]
+        threads = [
+            threading.Thread(target=trade_while, args=(stop, api, i, told, refused)) for i, api in enumerate(traders)
+        ]
         for thread in threads:
             thread.start()
         wait_for(lambda: len(told) >= 150, 30, "orders before the crash")

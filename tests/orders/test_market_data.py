@@ -18,7 +18,9 @@ def test_depth_sums_quantities_per_price_best_first(market, funded, client):
         buyer.post("/spot/orders", limit("buy", price, "1"))
     # Depth is published by the engine after its answers (at once when idle, at most every 50 ms when busy).
     depth = wait_for(
-        lambda: (d := client.get("/spot/depth", {"symbol": "BTC_USDT"}).json())["bids"] == [["99", "1"], ["98", "1"]] and d,
+        lambda: (
+            (d := client.get("/spot/depth", {"symbol": "BTC_USDT"}).json())["bids"] == [["99", "1"], ["98", "1"]] and d
+        ),
         what="depth published",
     )
     assert depth["symbol"] == "BTC_USDT"
@@ -44,7 +46,9 @@ def test_ticker_before_and_after_the_first_fill(market, funded, client):
     assert page["next"] is None
     trades = page["results"]
     assert [(t["price"], t["quantity"], t["taker_side"]) for t in trades] == [
-        ("110", "0.5", "buy"), ("100", "0.5", "buy"), ("100", "0.5", "buy"),
+        ("110", "0.5", "buy"),
+        ("100", "0.5", "buy"),
+        ("100", "0.5", "buy"),
     ]
 
 

@@ -24,7 +24,10 @@ def limit(side: str, price: str, quantity: str, **extra: str) -> dict:
         (limit("buy", "100", "1", tif="GTC"), "invalid tif"),
         ({"symbol": "BTC_USDT", "side": "buy", "type": "limit", "price": "100"}, "quantity required for limit"),
         ({"symbol": "BTC_USDT", "side": "sell", "type": "market"}, "quantity required for market sell"),
-        ({"symbol": "BTC_USDT", "side": "buy", "type": "market", "quantity": "1"}, "quote_quantity required for market buy"),
+        (
+            {"symbol": "BTC_USDT", "side": "buy", "type": "market", "quantity": "1"},
+            "quote_quantity required for market buy",
+        ),
         (limit("buy", "100.001", "1"), "INVALID_TICK"),
         (limit("buy", "abc", "1"), "INVALID_TICK"),
         (limit("buy", "-100", "1"), "INVALID_TICK"),
@@ -143,7 +146,9 @@ def test_self_trade_is_declined_whole(market, funded):
 def test_market_buy_spends_at_most_the_quote_in_whole_lots(market, funded):
     maker, taker = funded(BTC="1"), funded(USDT="100")
     maker.post("/spot/orders", limit("sell", "30", "1"))
-    order = taker.post("/spot/orders", {"symbol": "BTC_USDT", "side": "buy", "type": "market", "quote_quantity": "10"}).json()
+    order = taker.post(
+        "/spot/orders", {"symbol": "BTC_USDT", "side": "buy", "type": "market", "quote_quantity": "10"}
+    ).json()
     # 10 / 30 = 0.3333..: whole lots of 0.001 -> 0.333 BTC for 9.99 USDT
     assert order["status"] in ("filled", "cancelled")
     assert order["filled_quantity"] == "0.333" and order["filled_quote"] == "9.99"
@@ -178,5 +183,7 @@ def test_client_order_id_repeat_returns_the_first_order(market, funded):
 
 def test_fields_outside_the_contract_are_ignored(market, funded, make_api):
     trader = funded(USDT="1000")
-    order = trader.post("/spot/orders", {**limit("buy", "100", "1"), "user_id": 1, "status": "filled", "filled_quantity": "1"}).json()
+    order = trader.post(
+        "/spot/orders", {**limit("buy", "100", "1"), "user_id": 1, "status": "filled", "filled_quantity": "1"}
+    ).json()
     assert order["status"] == "open" and order["filled_quantity"] == "0"

@@ -27,8 +27,12 @@ def active_exchange(market, funded):
     maker.post("/spot/orders", limit("sell", "100", "0.7"))
     taker.post("/spot/orders", limit("buy", "101", "0.5"))
     taker.post("/spot/orders", limit("sell", "120", "0.2"))
-    assert maker.post("/spot/transfer", {"direction": "spot_to_perp", "token": "USDT", "amount": "100"}).status_code == 200
-    assert maker.post("/spot/transfer", {"direction": "perp_to_spot", "token": "USDT", "amount": "40"}).status_code == 200
+    assert (
+        maker.post("/spot/transfer", {"direction": "spot_to_perp", "token": "USDT", "amount": "100"}).status_code == 200
+    )
+    assert (
+        maker.post("/spot/transfer", {"direction": "perp_to_spot", "token": "USDT", "amount": "40"}).status_code == 200
+    )
     return maker, taker
 
 
@@ -39,7 +43,10 @@ def test_clean_after_trading_and_transfers(active_exchange, capsys):
 def test_a_lock_nobody_holds_is_reported(active_exchange, capsys):
     maker, _ = active_exchange
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE wallets_balance SET locked = locked + 1, available = available - 1 WHERE user_id = %s AND token = 'USDT'", [maker.user_id])
+        cursor.execute(
+            "UPDATE wallets_balance SET locked = locked + 1, available = available - 1 WHERE user_id = %s AND token = 'USDT'",
+            [maker.user_id],
+        )
     code, out = run_reconcile(capsys)
     assert code == 1
     assert f"locked mismatch user={maker.user_id} token=USDT" in out
@@ -51,9 +58,12 @@ def test_money_made_from_nothing_is_reported(active_exchange, capsys):
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO wallets_ledgerentry (user_id, token, delta_available, delta_locked, kind, ref, created_at) "
-            "VALUES (%s, 'BTC', 1, 0, 'trade', 'forged', now())", [taker.user_id],
+            "VALUES (%s, 'BTC', 1, 0, 'trade', 'forged', now())",
+            [taker.user_id],
         )
-        cursor.execute("UPDATE wallets_balance SET available = available + 1 WHERE user_id = %s AND token = 'BTC'", [taker.user_id])
+        cursor.execute(
+            "UPDATE wallets_balance SET available = available + 1 WHERE user_id = %s AND token = 'BTC'", [taker.user_id]
+        )
     code, out = run_reconcile(capsys)
     assert code == 1 and "trading created or destroyed 1" in out and "BTC" in out
 
@@ -63,8 +73,12 @@ def test_a_transfer_that_arrived_nowhere_is_reported(active_exchange, capsys):
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO wallets_ledgerentry (user_id, token, delta_available, delta_locked, kind, ref, created_at) "
-            "VALUES (%s, 'USDT', 5, 0, 'transfer_in', 'forged', now())", [maker.user_id],
+            "VALUES (%s, 'USDT', 5, 0, 'transfer_in', 'forged', now())",
+            [maker.user_id],
         )
-        cursor.execute("UPDATE wallets_balance SET available = available + 5 WHERE user_id = %s AND token = 'USDT'", [maker.user_id])
+        cursor.execute(
+            "UPDATE wallets_balance SET available = available + 5 WHERE user_id = %s AND token = 'USDT'",
+            [maker.user_id],
+        )
     code, out = run_reconcile(capsys)
     assert code == 1 and "transfers of USDT do not net out" in out

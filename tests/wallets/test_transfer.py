@@ -56,7 +56,10 @@ def test_perp_to_spot_moves_usdt_back(trader):
 
 
 def test_the_whole_free_balance_can_move(trader):
-    assert trader.post("/spot/transfer", {"direction": "spot_to_perp", "token": "USDT", "amount": "100"}).status_code == 200
+    assert (
+        trader.post("/spot/transfer", {"direction": "spot_to_perp", "token": "USDT", "amount": "100"}).status_code
+        == 200
+    )
     assert spot(trader.user_id) == (0, 0) and perp(trader.user_id) == Decimal("150")
 
 
@@ -108,7 +111,13 @@ def test_locked_spot_usdt_is_not_free_to_transfer(trader):
 
     with transaction.atomic():  # an open order holds 80 of the 100
         lock_balance(user_id=trader.user_id, token="USDT")
-        change_balance(user_id=trader.user_id, token="USDT", delta_available=Decimal(-80), delta_locked=Decimal(80), kind="order_lock")
+        change_balance(
+            user_id=trader.user_id,
+            token="USDT",
+            delta_available=Decimal(-80),
+            delta_locked=Decimal(80),
+            kind="order_lock",
+        )
 
     response = trader.post("/spot/transfer", {"direction": "spot_to_perp", "token": "USDT", "amount": "20.01"})
     assert (response.status_code, response.json()) == (400, {"error": "INSUFFICIENT_BALANCE"})
@@ -142,7 +151,9 @@ def test_api_key_refusal_comes_before_validation(trader):
 
 
 def test_anonymous_caller_gets_empty_401(client, db):
-    response = client.post("/spot/transfer", {"direction": "spot_to_perp", "token": "USDT", "amount": "1"}, content_type="application/json")
+    response = client.post(
+        "/spot/transfer", {"direction": "spot_to_perp", "token": "USDT", "amount": "1"}, content_type="application/json"
+    )
     assert response.status_code == 401 and response.content == b""
 
 

@@ -81,7 +81,9 @@ class SignerServer:
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.calls.append(("POST", body))
-                signed = server.key.sign(SignRequest(body["withdrawal_id"], body["token"], Decimal(body["amount"]), body["address"]))
+                signed = server.key.sign(
+                    SignRequest(body["withdrawal_id"], body["token"], Decimal(body["amount"]), body["address"])
+                )
                 self._answer(server.signing, {"signature": signed.signature, "tx_id": signed.tx_id})
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -39,8 +39,14 @@ def test_request_holds_the_amount_and_answers_the_withdrawal(holder, django_capt
     }  # fmt: skip
     assert spot(holder.user_id, "DF") == (Decimal("59.75"), Decimal("40.25"))
     entry = LedgerEntry.objects.get(kind="withdraw_hold")
-    assert (entry.delta_available, entry.delta_locked, entry.ref) == (Decimal("-40.25"), Decimal("40.25"), str(withdrawal.pk))
-    assert list(WithdrawalAudit.objects.values_list("from_status", "to_status", "actor_id")) == [("", "pending", holder.user_id)]
+    assert (entry.delta_available, entry.delta_locked, entry.ref) == (
+        Decimal("-40.25"),
+        Decimal("40.25"),
+        str(withdrawal.pk),
+    )
+    assert list(WithdrawalAudit.objects.values_list("from_status", "to_status", "actor_id")) == [
+        ("", "pending", holder.user_id)
+    ]
     # Signing is queued once the hold is committed: a real message on the ``default`` queue.
     assert len(callbacks) == 1
     assert queued_tasks() == [("withdrawals.tasks.sign_withdrawal", [str(withdrawal.pk)])]
@@ -85,7 +91,9 @@ def test_the_whole_available_balance_can_be_withdrawn(holder):
         ({"amount": "1" + "0" * 19}, "INSUFFICIENT_BALANCE"),
     ],
 )
-def test_refused_request_answers_its_code_and_changes_nothing(holder, overrides, code, django_capture_on_commit_callbacks):
+def test_refused_request_answers_its_code_and_changes_nothing(
+    holder, overrides, code, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = request(holder, **overrides)
 

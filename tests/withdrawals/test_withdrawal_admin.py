@@ -37,7 +37,9 @@ def last_audit(withdrawal):
     return WithdrawalAudit.objects.filter(withdrawal=withdrawal).order_by("pk").last()
 
 
-@pytest.mark.parametrize("query", ["", "?status__exact=pending", "?token__exact=DF", "?q=abab", "?q=not-a-uuid", "?q=user-"])
+@pytest.mark.parametrize(
+    "query", ["", "?status__exact=pending", "?token__exact=DF", "?q=abab", "?q=not-a-uuid", "?q=user-"]
+)
 def test_changelist_filters_and_search(operator, withdrawal, query):
     response = operator.get(CHANGELIST + query)
     assert response.status_code == 200

@@ -27,14 +27,18 @@ def withdrawal(holder):
 
 
 def statuses(withdrawal):
-    return list(WithdrawalAudit.objects.filter(withdrawal=withdrawal).order_by("pk").values_list("to_status", flat=True))
+    return list(
+        WithdrawalAudit.objects.filter(withdrawal=withdrawal).order_by("pk").values_list("to_status", flat=True)
+    )
 
 
 def kinds(withdrawal):
     return list(LedgerEntry.objects.filter(ref=str(withdrawal.pk)).order_by("pk").values_list("kind", flat=True))
 
 
-def test_local_signer_takes_it_all_the_way_to_completed(holder, withdrawal, settings, django_capture_on_commit_callbacks):
+def test_local_signer_takes_it_all_the_way_to_completed(
+    holder, withdrawal, settings, django_capture_on_commit_callbacks
+):
     wid = str(withdrawal.pk)
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.sign_withdrawal(wid) == "signed"
@@ -42,7 +46,9 @@ def test_local_signer_takes_it_all_the_way_to_completed(holder, withdrawal, sett
     assert withdrawal.tx_id and withdrawal.signature
     # A real Ed25519 signature over the withdrawal's fields, by the key of SIGNER_LOCAL_KEY.
     signer = LocalKeySigner(settings.SIGNER_LOCAL_KEY)
-    signer.public_key.verify(bytes.fromhex(withdrawal.signature), SignRequest(wid, "DF", Decimal("40"), ADDRESS).message())
+    signer.public_key.verify(
+        bytes.fromhex(withdrawal.signature), SignRequest(wid, "DF", Decimal("40"), ADDRESS).message()
+    )
     assert queued_tasks() == [("withdrawals.tasks.broadcast_withdrawal", [wid])]
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -121,7 +127,9 @@ def test_a_step_for_a_missing_withdrawal_does_nothing(db):
     assert tasks.complete_withdrawal(missing) == "missing"
 
 
-def test_crash_during_the_signer_call_is_parked_unknown_by_the_sweep_and_never_signed_again(holder, withdrawal, remote_signer):
+def test_crash_during_the_signer_call_is_parked_unknown_by_the_sweep_and_never_signed_again(
+    holder, withdrawal, remote_signer
+):
     wid = str(withdrawal.pk)
     services._begin_signing(wid)  # the worker recorded "signing", then died during the call
     assert tasks.sign_withdrawal(wid) == "signing"  # a redelivered step does not call the signer
@@ -159,7 +167,10 @@ def test_operator_fails_an_unknown_one_and_the_funds_return(holder, withdrawal, 
     assert spot(holder.user_id, "DF") == (Decimal("100"), 0)
     audit = WithdrawalAudit.objects.filter(withdrawal=withdrawal).order_by("pk").last()
     assert (audit.actor_id, audit.from_status, audit.to_status, audit.note) == (
-        staff_api.user_id, "unknown", "failed", "signer log: never signed"
+        staff_api.user_id,
+        "unknown",
+        "failed",
+        "signer log: never signed",
     )
     assert_ledgers_match_balances()
 
@@ -169,7 +180,10 @@ def test_operator_states_the_signer_did_not_sign_and_it_is_signed_again(holder, 
     tasks.sign_withdrawal(str(withdrawal.pk))
     remote_signer.signing = "ok"
     services.resolve_unknown_withdrawal(
-        actor_id=staff_api.user_id, withdrawal_id=withdrawal.pk, signer_signed=False, note="signer log shows a crash before KMS"
+        actor_id=staff_api.user_id,
+        withdrawal_id=withdrawal.pk,
+        signer_signed=False,
+        note="signer log shows a crash before KMS",
     )
     assert tasks.sign_withdrawal(str(withdrawal.pk)) == "signed"
     assert len(remote_signer.sign_calls()) == 2
@@ -180,7 +194,9 @@ def test_operator_states_the_signer_did_sign_and_it_is_broadcast(holder, withdra
     remote_signer.signing = "slow"
     tasks.sign_withdrawal(str(withdrawal.pk))
     with pytest.raises(ValueError):
-        services.resolve_unknown_withdrawal(actor_id=staff_api.user_id, withdrawal_id=withdrawal.pk, signer_signed=True, note="x")
+        services.resolve_unknown_withdrawal(
+            actor_id=staff_api.user_id, withdrawal_id=withdrawal.pk, signer_signed=True, note="x"
+        )
     services.resolve_unknown_withdrawal(
         actor_id=staff_api.user_id, withdrawal_id=withdrawal.pk, signer_signed=True,
         signature="ab" * 64, tx_id="0x" + "cd" * 32, note="signer log has it",
@@ -200,4 +216,6 @@ def test_sent_or_finished_withdrawals_cannot_be_failed_by_an_operator(withdrawal
     with pytest.raises(WithdrawalNotFound):
         services.fail_withdrawal(actor_id=staff_api.user_id, withdrawal_id=withdrawal.pk, note="no")
     with pytest.raises(WithdrawalNotFound):
-        services.resolve_unknown_withdrawal(actor_id=staff_api.user_id, withdrawal_id=withdrawal.pk, signer_signed=False, note="no")
+        services.resolve_unknown_withdrawal(
+            actor_id=staff_api.user_id, withdrawal_id=withdrawal.pk, signer_signed=False, note="no"
+        )

@@ -42,9 +42,10 @@ def test_read_one(holder):
 
 def test_read_one_codes(holder, make_api):
     created = withdraw(holder)
-    assert (holder.get("/spot/withdrawals/not-a-uuid").status_code, holder.get("/spot/withdrawals/not-a-uuid").json()) == (
-        400, {"error": "invalid id"}
-    )
+    assert (
+        holder.get("/spot/withdrawals/not-a-uuid").status_code,
+        holder.get("/spot/withdrawals/not-a-uuid").json(),
+    ) == (400, {"error": "invalid id"})
     missing = holder.get("/spot/withdrawals/00000000-0000-4000-8000-000000000000")
     assert (missing.status_code, missing.json()) == (404, {"error": "WITHDRAWAL_NOT_FOUND"})
     stranger = make_api().get(f"/spot/withdrawals/{created['id']}")
@@ -70,7 +71,8 @@ def test_cancel_a_pending_one_returns_its_funds(holder):
     assert response.json()["status"] == "cancelled"
     assert spot(holder.user_id, "DF") == (Decimal("100"), 0)
     assert list(LedgerEntry.objects.filter(ref=created["id"]).order_by("pk").values_list("kind", flat=True)) == [
-        "withdraw_hold", "withdraw_release",
+        "withdraw_hold",
+        "withdraw_release",
     ]
     again = holder.delete(f"/spot/withdrawals/{created['id']}")
     assert (again.status_code, again.json()) == (404, {"error": "WITHDRAWAL_NOT_FOUND"})

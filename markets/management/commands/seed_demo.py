@@ -4,8 +4,22 @@ from markets.models import Market
 from markets.services import create_market
 
 DEMO_MARKETS = [
-    {"symbol": "BTC_USDT", "base": "BTC", "quote": "USDT", "tick_size": "0.01", "lot_size": "0.00001", "min_notional": "5"},
-    {"symbol": "ETH_USDT", "base": "ETH", "quote": "USDT", "tick_size": "0.01", "lot_size": "0.0001", "min_notional": "5"},
+    {
+        "symbol": "BTC_USDT",
+        "base": "BTC",
+        "quote": "USDT",
+        "tick_size": "0.01",
+        "lot_size": "0.00001",
+        "min_notional": "5",
+    },
+    {
+        "symbol": "ETH_USDT",
+        "base": "ETH",
+        "quote": "USDT",
+        "tick_size": "0.01",
+        "lot_size": "0.0001",
+        "min_notional": "5",
+    },
     {"symbol": "DF_USDT", "base": "DF", "quote": "USDT", "tick_size": "0.0001", "lot_size": "1", "min_notional": "1"},
 ]
 

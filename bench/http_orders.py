@@ -46,13 +46,16 @@ async def client(
             started = time.perf_counter()
             writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
             status_line = await reader.readline()
-            length = 0
+            length, close = 0, False
             while True:
                 line = await reader.readline()
                 if line in (b"\r\n", b""):
                     break
-                if line[:15].lower() == b"content-length:":
+                name = line[:16].lower()
+                if name.startswith(b"content-length:"):
                     length = int(line[15:])
+                elif name.startswith(b"connection:") and b"close" in line.lower():
+                    close = True
             await reader.readexactly(length)
             elapsed_ms = (time.perf_counter() - started) * 1000
             if started >= warm_until:
@@ -60,6 +63,9 @@ async def client(
                 codes[status] += 1
                 if status in (200, 201, 400):
                     latencies.append(elapsed_ms)
+            if close:  # a server without keep-alive (gunicorn's sync workers): connect again
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
     finally:
         writer.close()
 
@@ -96,6 +102,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--worker-class", default="gthread")
     args = parser.parse_args()
 
     use_fresh_database("http")
@@ -106,13 +113,13 @@ def main() -> None:
     tokens = [mint_token(u.username, 3600)[0] for u in users]
     port = free_port()
     env = {**os.environ, "RATE_LIMIT_USER": "1000000/second", "RATE_LIMIT_KEY": "1000000/second",
-           "ENGINE_SHARDS": "1", "LOG_LEVEL": "WARNING", "PORT": str(port)}  # fmt: skip
+           "ENGINE_SHARDS": "1", "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"), "PORT": str(port)}  # fmt: skip
     binary = os.path.dirname(sys.executable)
     processes = [
         subprocess.Popen([sys.executable, "manage.py", "run_engine", "--shard", "0", "--wait"], cwd=ROOT, env=env,
                          stdout=subprocess.DEVNULL),
         subprocess.Popen([f"{binary}/gunicorn", "exchange.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                          "--workers", str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
+                          "--workers", str(args.workers), "--worker-class", args.worker_class, "--threads", str(args.threads),
                           "--log-level", "warning"], cwd=ROOT, env=env),
     ]  # fmt: skip
     try:

@@ -15,6 +15,7 @@ so a stale owner that lost its lease cannot commit anything.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -50,6 +51,7 @@ REPLY_TTL_S = 30
 DEPTH_LEVELS = 100
 DEPTH_INTERVAL_S = 0.05  # a busy book is republished at most this often, and at once when the queue is idle
 HEARTBEAT_INTERVAL_S = 0.1
+STATS_INTERVAL_S = 10.0  # how often a busy loop logs its batch figures
 POP_TIMEOUT_S = 0.5
 
 # Answers: RPUSH + EXPIRE for every waiting request of a batch, in one round trip.
@@ -118,6 +120,8 @@ class ShardLoop:
         self.started = False
         self._depth_pending: set[str] = set()
         self._depth_published_at = 0.0
+        self._stats_window: list[Any] = [0, 0, 0.0]  # batches, commands, slowest ms
+        self._stats_since = time.monotonic()
         # The lease lives as long as a heartbeat: a loop silent that long is taken over (and fenced off).
         self.lease_ttl_ms = int(settings.ENGINE_HEARTBEAT_TIMEOUT_S * 1000)
 
@@ -202,6 +206,9 @@ class ShardLoop:
             max_seq = seq_max
         engine.last_seq = max(engine.last_seq, max_seq)
         self.engine = engine
+        # The rebuilt book is long-lived and cycle-free: keep the collector from rescanning it.
+        gc.collect()
+        gc.freeze()
         if delisted:
             self._run_batch([{"k": "status", "s": symbol, "st": "delisted"} for symbol in delisted])
         for symbol in self.specs:
@@ -306,10 +313,27 @@ class ShardLoop:
         self.last_commit_ms = (time.perf_counter() - started) * 1000
         if self.batch_stats is not None:
             self.batch_stats.append((len(live), self.last_commit_ms))
+        self._log_stats(len(live), self.last_commit_ms)
         self.batches += 1
         self._send_replies(batch.replies)
         self._depth_pending.update(batch.touched)
         self._publish_pending_depth(force=False)
+
+    def _log_stats(self, commands: int, batch_ms: float) -> None:
+        """Every STATS_INTERVAL_S of activity: batches, commands, mean batch size, slowest batch."""
+        window = self._stats_window
+        window[0] += 1
+        window[1] += commands
+        window[2] = max(window[2], batch_ms)
+        now = time.monotonic()
+        if now - self._stats_since >= STATS_INTERVAL_S:
+            batches, total, slowest = window
+            logger.info(
+                "shard %s: %d commands in %d batches over %.0f s (mean batch %.1f, slowest %.1f ms)",
+                self.shard, total, batches, now - self._stats_since, total / batches, slowest,
+            )  # fmt: skip
+            self._stats_window = [0, 0, 0.0]
+            self._stats_since = now
 
     def _load_missing_markets(self, commands: list[dict[str, Any]]) -> None:
         assert self.engine is not None

@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from exchange.admin import ReadOnlyAdmin
 from exchange.errors import ApiError
 from markets.models import Market, MarketStatus, MarketStatusChange
 from markets.services import check_unit_precision, create_market, set_market_status
@@ -145,15 +146,6 @@ class MarketAdmin(admin.ModelAdmin):
 
 
 @admin.register(MarketStatusChange)
-class MarketStatusChangeAdmin(admin.ModelAdmin):
+class MarketStatusChangeAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "market", "from_status", "to_status", "actor", "via"]
     list_filter = ["to_status", "via"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
+from exchange.admin import ReadOnlyAdmin
 from orders.models import Order, Trade
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Order)
-class OrderAdmin(ReadOnly):
+class OrderAdmin(ReadOnlyAdmin):
     list_display = [
         "created_at",
         "user",
@@ -43,7 +30,7 @@ class OrderAdmin(ReadOnly):
 
 
 @admin.register(Trade)
-class TradeAdmin(ReadOnly):
+class TradeAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "market", "price", "quantity", "taker_side", "maker_user", "taker_user"]
     list_filter = ["market", "taker_side"]
     search_fields = ["=id", "=maker_order__id", "=taker_order__id", "maker_user__username", "taker_user__username"]

@@ -7,20 +7,10 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
+from exchange.admin import ReadOnlyAdmin
 from exchange.errors import ApiError
 from wallets.models import Balance, LedgerEntry, PerpAccount, PerpLedgerEntry, TestnetCredit, Transfer
 from wallets.services import check_token, credit_testnet
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Balance)

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from exchange.admin import ReadOnlyAdmin
 from exchange.errors import WithdrawalNotFound
 from withdrawals import services
 from withdrawals.models import Withdrawal, WithdrawalAudit, WithdrawalStatus
@@ -165,16 +166,7 @@ class WithdrawalAdmin(admin.ModelAdmin):
 
 
 @admin.register(WithdrawalAudit)
-class WithdrawalAuditAdmin(admin.ModelAdmin):
+class WithdrawalAuditAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "withdrawal", "actor", "from_status", "to_status", "note"]
     list_filter = ["to_status"]
     search_fields = ["=withdrawal__id", "actor__username", "note"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

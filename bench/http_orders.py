@@ -1,11 +1,11 @@
 """POST /spot/orders over HTTP: orders/s and latency with 32 concurrent clients.
 
-Starts gunicorn (``--workers``, gthread) and one engine shard (``manage.py run_engine``) on a
-fresh database ``<name>_http`` beside DATABASE_URL, then 32 keep-alive clients (asyncio, one
+Starts the HTTP server the way ``make run`` does (granian, ``--workers`` x ``--threads``; or
+``--server gunicorn``, gthread) and one engine shard (``manage.py run_engine``) on a fresh database ``<name>_http`` beside DATABASE_URL, then 32 keep-alive clients (asyncio, one
 user and JWT each) post a seeded mix of orders for ``--seconds``. Everything, the load
 generator included, shares this machine's cores. Rate limits are lifted for the run.
 
-    .venv/bin/python bench/http_orders.py [--seconds 15] [--clients 32] [--workers 4]
+    .venv/bin/python bench/http_orders.py [--seconds 15] [--clients 32] [--server granian|gunicorn]
 
 Last line: ``http_orders orders_per_s=<int> p50_ms=<float> p99_ms=<float>``
 """
@@ -95,14 +95,25 @@ def wait_http(port: int, timeout_s: float = 30) -> None:
     raise RuntimeError("the server did not become healthy")
 
 
+def server_command(args: argparse.Namespace, binary: str, port: int) -> list[str]:
+    if args.server == "granian":
+        return [f"{binary}/granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(args.workers), "--blocking-threads", str(args.threads), "--log-level", "warning",
+                "exchange.wsgi:application"]  # fmt: skip
+    return [f"{binary}/gunicorn", "exchange.wsgi:application", "--bind", f"127.0.0.1:{port}",
+            "--workers", str(args.workers), "--worker-class", args.worker_class, "--threads", str(args.threads),
+            "--log-level", "warning"]  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class")
+    parser.add_argument("--server", choices=["gunicorn", "granian"], default="granian")
     args = parser.parse_args()
 
     use_fresh_database("http")
@@ -118,9 +129,7 @@ def main() -> None:
     processes = [
         subprocess.Popen([sys.executable, "manage.py", "run_engine", "--shard", "0", "--wait"], cwd=ROOT, env=env,
                          stdout=subprocess.DEVNULL),
-        subprocess.Popen([f"{binary}/gunicorn", "exchange.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                          "--workers", str(args.workers), "--worker-class", args.worker_class, "--threads", str(args.threads),
-                          "--log-level", "warning"], cwd=ROOT, env=env),
+        subprocess.Popen(server_command(args, binary, port), cwd=ROOT, env=env),
     ]  # fmt: skip
     try:
         wait_http(port)
@@ -132,7 +141,9 @@ def main() -> None:
             process.wait(20)
     latencies.sort()
     answered = sum(codes[c] for c in (200, 201, 400))
-    print(f"clients={args.clients} workers={args.workers}x{args.threads} seconds={elapsed:.1f} statuses={dict(codes)}")
+    print(
+        f"server={args.server} clients={args.clients} workers={args.workers}x{args.threads} seconds={elapsed:.1f} statuses={dict(codes)}"
+    )
     print(f"http_orders orders_per_s={int(answered / elapsed)} p50_ms={percentile(latencies, 0.5):.2f} "
           f"p99_ms={percentile(latencies, 0.99):.2f}")  # fmt: skip
 

@@ -1,6 +1,9 @@
 """``python manage.py serve``: migrate, load demo markets into an empty database, then run the
-API (gunicorn), the engine shard workers, the default Celery worker and beat with honcho, in the
-foreground until Ctrl-C."""
+API (granian, or gunicorn with ``HTTP_SERVER=gunicorn``), the engine shard workers, the default
+Celery worker and beat with honcho, in the foreground until Ctrl-C.
+
+granian is the default because it measured faster on ``bench/http_orders.py`` (see the README's
+performance section); both serve the same WSGI application."""
 
 from __future__ import annotations
 
@@ -13,11 +16,22 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 
-def procfile(port: int, shards: int, web_workers: int) -> str:
+def web_command(bin_dir: Path, port: int, server: str, workers: int, threads: int) -> str:
+    if server == "gunicorn":
+        return (
+            f"{bin_dir}/gunicorn exchange.wsgi:application --bind 127.0.0.1:{port} --workers {workers} "
+            f"--worker-class gthread --threads {threads} --access-logfile - --graceful-timeout 10"
+        )
+    return (
+        f"{bin_dir}/granian --interface wsgi --host 127.0.0.1 --port {port} --workers {workers} "
+        f"--blocking-threads {threads} --log-level info exchange.wsgi:application"
+    )
+
+
+def procfile(port: int, shards: int, server: str, web_workers: int, web_threads: int) -> str:
     bin_dir = Path(sys.executable).parent
     lines = [
-        f"web: {bin_dir}/gunicorn exchange.wsgi:application --bind 127.0.0.1:{port} --workers {web_workers} "
-        "--worker-class gthread --threads 4 --access-logfile - --graceful-timeout 10",
+        f"web: {web_command(bin_dir, port, server, web_workers, web_threads)}",
         f"worker: {bin_dir}/celery -A exchange worker -Q default --concurrency 2 -n default@%h --loglevel INFO",
         f"beat: {bin_dir}/celery -A exchange beat --schedule {settings.VAR_DIR}/celerybeat-schedule --loglevel INFO",
     ]
@@ -33,15 +47,19 @@ class Command(BaseCommand):
     help = "Set up the database and serve the exchange (API, admin, engine workers) until Ctrl-C."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "4")))
+        parser.add_argument(
+            "--server", choices=["granian", "gunicorn"], default=os.environ.get("HTTP_SERVER", "granian")
+        )
+        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "2")))
+        parser.add_argument("--web-threads", type=int, default=int(os.environ.get("WEB_THREADS", "16")))
 
-    def handle(self, *args: object, web_workers: int, **options: object) -> None:
+    def handle(self, *args: object, server: str, web_workers: int, web_threads: int, **options: object) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_demo")
         call_command("collectstatic", interactive=False, verbosity=0)
         path = Path(settings.VAR_DIR) / "Procfile"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(procfile(settings.PORT, settings.ENGINE_SHARDS, web_workers))
+        path.write_text(procfile(settings.PORT, settings.ENGINE_SHARDS, server, web_workers, web_threads))
         self.stdout.write(f"serving on http://127.0.0.1:{settings.PORT}/ (admin at /admin/), Ctrl-C stops")
         honcho = str(Path(sys.executable).parent / "honcho")
         os.execv(honcho, [honcho, "-f", str(path), "-d", str(settings.BASE_DIR), "start"])

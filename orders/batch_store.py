@@ -1,9 +1,9 @@
 """PostgreSQL side of one engine batch: what it reads before matching, what it writes after.
 
-Both sides are pipelined (psycopg pipeline mode): the reads are one round trip (fence check,
-known client order ids, takers' balances locked in key order), the writes another (orders,
-trades, ticker, balances, ledger), then the commit. Round trips, not rows, are what a small
-batch pays for, and the loop answers nobody until the commit returns.
+The reads are one pipelined round trip (fence check, known client order ids, takers' balances
+locked in key order); the writes are one statement (orders, trades, ticker, balances, ledger),
+then the commit. Round trips and statements, not rows, are what a small batch pays for, and
+the loop answers nobody until the commit returns.
 """
 
 from __future__ import annotations
@@ -116,25 +116,73 @@ def read_inputs(
     return known, available
 
 
+# Everything a batch changed, as one statement of data-modifying CTEs: one parse, one plan,
+# one round trip. Each part reads its rows from one JSON parameter (an empty list does nothing).
+WRITE_BATCH_SQL = """
+WITH new_orders AS (
+    INSERT INTO orders_order (id, user_id, symbol, client_order_id, fingerprint, side, type, tif, price, quantity,
+        quote_quantity, filled_quantity, filled_quote, fee, status, seq, created_at, updated_at)
+    SELECT (r->>0)::uuid, (r->>1)::bigint, r->>2, r->>3, r->>4, r->>5, r->>6, r->>7, (r->>8)::numeric,
+        (r->>9)::numeric, (r->>10)::numeric, (r->>11)::numeric, (r->>12)::numeric, (r->>13)::numeric, r->>14,
+        (r->>15)::bigint, (r->>16)::timestamptz, (r->>16)::timestamptz
+    FROM jsonb_array_elements(%(orders)s::jsonb) AS r
+), order_updates AS (
+    UPDATE orders_order o SET status = r->>1, filled_quantity = (r->>2)::numeric, filled_quote = (r->>3)::numeric,
+        fee = (r->>4)::numeric, updated_at = %(now)s
+    FROM jsonb_array_elements(%(order_updates)s::jsonb) AS r WHERE o.id = (r->>0)::uuid
+), trades AS (
+    INSERT INTO orders_trade (id, symbol, price, quantity, quote_quantity, taker_side, maker_order_id, taker_order_id,
+        maker_user_id, taker_user_id, maker_fee, taker_fee, created_at)
+    SELECT (r->>0)::uuid, r->>1, (r->>2)::numeric, (r->>3)::numeric, (r->>4)::numeric, r->>5, (r->>6)::uuid,
+        (r->>7)::uuid, (r->>8)::bigint, (r->>9)::bigint, (r->>10)::numeric, (r->>11)::numeric, (r->>12)::timestamptz
+    FROM jsonb_array_elements(%(trades)s::jsonb) AS r
+), ticker AS (
+    INSERT INTO orders_tickerbucket AS t (symbol, minute, open, high, low, close, volume, quote_volume, trade_count,
+        first_trade_at, last_trade_at)
+    SELECT r->>0, (r->>1)::bigint, (r->>2)::numeric, (r->>3)::numeric, (r->>4)::numeric, (r->>5)::numeric,
+        (r->>6)::numeric, (r->>7)::numeric, (r->>8)::bigint, %(now)s, %(now)s
+    FROM jsonb_array_elements(%(ticker)s::jsonb) AS r
+    ON CONFLICT (symbol, minute) DO UPDATE SET high = GREATEST(t.high, EXCLUDED.high), low = LEAST(t.low, EXCLUDED.low),
+        close = EXCLUDED.close, volume = t.volume + EXCLUDED.volume, quote_volume = t.quote_volume + EXCLUDED.quote_volume,
+        trade_count = t.trade_count + EXCLUDED.trade_count, last_trade_at = EXCLUDED.last_trade_at
+), changes AS (
+    SELECT (r->>0)::bigint AS user_id, r->>1 AS token, (r->>2)::numeric AS d_available, (r->>3)::numeric AS d_locked,
+        r->>4 AS kind
+    FROM jsonb_array_elements(%(balances)s::jsonb) AS r
+), updated AS (
+    UPDATE wallets_balance b SET available = b.available + c.d_available, locked = b.locked + c.d_locked
+    FROM changes c WHERE b.user_id = c.user_id AND b.token = c.token
+    RETURNING b.user_id, b.token
+), created AS (
+    -- a balance the batch only pays into; the CHECK is judged on the proposed row, so never below zero
+    INSERT INTO wallets_balance AS b (user_id, token, available, locked)
+    SELECT c.user_id, c.token, c.d_available, c.d_locked FROM changes c
+    WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.user_id = c.user_id AND u.token = c.token)
+    ORDER BY 1, 2
+    ON CONFLICT (user_id, token) DO UPDATE SET available = b.available + EXCLUDED.available,
+        locked = b.locked + EXCLUDED.locked
+)
+INSERT INTO wallets_ledgerentry (user_id, token, delta_available, delta_locked, kind, ref, created_at)
+SELECT user_id, token, d_available, d_locked, kind, %(ref)s, %(now)s FROM changes
+"""
+
+
 def write(batch: Batch, *, specs: dict[str, MarketSpec], fee_user_id: int, ref: str) -> None:
-    """Everything the batch changed, in one pipelined round trip. Caller holds the transaction."""
-    raw = _raw()
-    cursor = _cursor(raw)
-    with raw.pipeline():
-        if batch.new_orders:
-            _insert_orders(cursor, batch, specs)
-        if any(oid not in batch.new_orders for oid in batch.order_state):
-            _update_orders(cursor, batch, specs)
-        if batch.trades:
-            _insert_trades(cursor, batch)
-            _upsert_ticker(cursor, batch)
-        changes = sorted((key, d) for key, d in batch.deltas.items() if d[0] or d[1])
-        if changes:
-            _apply_balances(cursor, changes)
-            _insert_ledger(cursor, batch, changes, fee_user_id, ref)
+    """Everything the batch changed, in one statement. Caller holds the transaction."""
+    changes = sorted((key, d) for key, d in batch.deltas.items() if d[0] or d[1])
+    params = {
+        "orders": _json(_new_order_rows(batch, specs)),
+        "order_updates": _json(_order_update_rows(batch, specs)),
+        "trades": _json(_trade_rows(batch)),
+        "ticker": _json(_ticker_rows(batch)),
+        "balances": _json(_balance_rows(changes, fee_user_id)),
+        "now": batch.now,
+        "ref": ref,
+    }
+    _cursor(_raw()).execute(WRITE_BATCH_SQL, params)
 
 
-def _insert_orders(cursor: Any, batch: Batch, specs: dict[str, MarketSpec]) -> None:
+def _new_order_rows(batch: Batch, specs: dict[str, MarketSpec]) -> list[tuple[Any, ...]]:
     rows = []
     for order_id, (command, seq) in batch.new_orders.items():
         _symbol, status, _remaining, filled_lots, filled_quote, fee = batch.order_state[order_id]
@@ -144,18 +192,12 @@ def _insert_orders(cursor: Any, batch: Batch, specs: dict[str, MarketSpec]) -> N
             str(filled_lots * specs[command["s"]].lot_size), str(from_atoms(filled_quote)), str(from_atoms(fee)),
             status, seq, batch.created_at[order_id],
         ))  # fmt: skip
-    cursor.execute(
-        "INSERT INTO orders_order (id, user_id, symbol, client_order_id, fingerprint, side, type, tif, price, quantity, "
-        "quote_quantity, filled_quantity, filled_quote, fee, status, seq, created_at, updated_at) "
-        "SELECT (r->>0)::uuid, (r->>1)::bigint, r->>2, r->>3, r->>4, r->>5, r->>6, r->>7, (r->>8)::numeric, "
-        "(r->>9)::numeric, (r->>10)::numeric, (r->>11)::numeric, (r->>12)::numeric, (r->>13)::numeric, r->>14, "
-        "(r->>15)::bigint, (r->>16)::timestamptz, (r->>16)::timestamptz FROM jsonb_array_elements(%s::jsonb) AS r",
-        [_json(rows)],
-    )
+    return rows
 
 
-def _update_orders(cursor: Any, batch: Batch, specs: dict[str, MarketSpec]) -> None:
-    rows = [
+def _order_update_rows(batch: Batch, specs: dict[str, MarketSpec]) -> list[tuple[Any, ...]]:
+    """Orders that were open before the batch: their state after it."""
+    return [
         (
             order_id,
             status,
@@ -166,32 +208,19 @@ def _update_orders(cursor: Any, batch: Batch, specs: dict[str, MarketSpec]) -> N
         for order_id, (symbol, status, _remaining, filled_lots, filled_quote, fee) in batch.order_state.items()
         if order_id not in batch.new_orders
     ]
-    cursor.execute(
-        "UPDATE orders_order o SET status = r->>1, filled_quantity = (r->>2)::numeric, filled_quote = (r->>3)::numeric, "
-        "fee = (r->>4)::numeric, updated_at = %s FROM jsonb_array_elements(%s::jsonb) AS r WHERE o.id = (r->>0)::uuid",
-        [batch.now, _json(rows)],
-    )
 
 
-def _insert_trades(cursor: Any, batch: Batch) -> None:
-    rows = [
+def _trade_rows(batch: Batch) -> list[tuple[Any, ...]]:
+    return [
         (trade_id, symbol, str(price), str(quantity), str(quote), side, maker_id, taker_id, maker_user, taker_user,
          str(maker_fee), str(taker_fee), moment)
         for (trade_id, symbol, price, quantity, quote, side, maker_id, taker_id, maker_user, taker_user, maker_fee,
              taker_fee, moment) in batch.trades
     ]  # fmt: skip
-    cursor.execute(
-        "INSERT INTO orders_trade (id, symbol, price, quantity, quote_quantity, taker_side, maker_order_id, "
-        "taker_order_id, maker_user_id, taker_user_id, maker_fee, taker_fee, created_at) "
-        "SELECT (r->>0)::uuid, r->>1, (r->>2)::numeric, (r->>3)::numeric, (r->>4)::numeric, r->>5, (r->>6)::uuid, "
-        "(r->>7)::uuid, (r->>8)::bigint, (r->>9)::bigint, (r->>10)::numeric, (r->>11)::numeric, "
-        "(r->>12)::timestamptz FROM jsonb_array_elements(%s::jsonb) AS r",
-        [_json(rows)],
-    )
 
 
-def _upsert_ticker(cursor: Any, batch: Batch) -> None:
-    """Fold the batch's trades into one-minute buckets (open, high, low, close, volumes, count)."""
+def _ticker_rows(batch: Batch) -> list[tuple[Any, ...]]:
+    """The batch's trades folded into one-minute buckets: open, high, low, close, volumes, count."""
     minute = int(batch.now.timestamp()) // 60
     buckets: dict[str, list[Any]] = {}
     for trade in batch.trades:
@@ -206,40 +235,11 @@ def _upsert_ticker(cursor: Any, batch: Batch) -> None:
             bucket[4] += quantity
             bucket[5] += quote
             bucket[6] += 1
-    for symbol, (open_, high, low, close, volume, quote_volume, count) in buckets.items():
-        cursor.execute(
-            "INSERT INTO orders_tickerbucket (symbol, minute, open, high, low, close, volume, quote_volume, "
-            "trade_count, first_trade_at, last_trade_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (symbol, minute) DO UPDATE SET high = GREATEST(orders_tickerbucket.high, EXCLUDED.high), "
-            "low = LEAST(orders_tickerbucket.low, EXCLUDED.low), close = EXCLUDED.close, "
-            "volume = orders_tickerbucket.volume + EXCLUDED.volume, "
-            "quote_volume = orders_tickerbucket.quote_volume + EXCLUDED.quote_volume, "
-            "trade_count = orders_tickerbucket.trade_count + EXCLUDED.trade_count, "
-            "last_trade_at = EXCLUDED.last_trade_at",
-            [symbol, minute, open_, high, low, close, volume, quote_volume, count, batch.now, batch.now],
-        )
+    return [(symbol, minute, *(str(value) for value in bucket[:6]), bucket[6]) for symbol, bucket in buckets.items()]
 
 
-def _apply_balances(cursor: Any, changes: list[tuple[Key, list[int]]]) -> None:
-    """Add each (user, token)'s net change, in key order. A missing row (one that only receives)
-    is created at zero first: a CHECK is judged on the row an INSERT proposes, so the deltas
-    cannot ride on ON CONFLICT. The CHECK constraints refuse anything below zero, failing the batch."""
-    rows = _json([(key[0], key[1], str(from_atoms(d[0])), str(from_atoms(d[1]))) for key, d in changes])
-    cursor.execute(
-        "INSERT INTO wallets_balance (user_id, token, available, locked) "
-        "SELECT (r->>0)::bigint, r->>1, 0, 0 FROM jsonb_array_elements(%s::jsonb) AS r ORDER BY 1, 2 "
-        "ON CONFLICT (user_id, token) DO NOTHING",
-        [rows],
-    )
-    cursor.execute(
-        "UPDATE wallets_balance b SET available = b.available + (r->>2)::numeric, locked = b.locked + (r->>3)::numeric "
-        "FROM jsonb_array_elements(%s::jsonb) AS r WHERE b.user_id = (r->>0)::bigint AND b.token = r->>1",
-        [rows],
-    )
-
-
-def _insert_ledger(cursor: Any, batch: Batch, changes: list[tuple[Key, list[int]]], fee_user_id: int, ref: str) -> None:
-    """One ledger entry per balance the batch changed, naming what changed it."""
+def _balance_rows(changes: list[tuple[Key, list[int]]], fee_user_id: int) -> list[tuple[Any, ...]]:
+    """Each (user, token)'s net change, in key order, with the ledger kind that names it."""
     rows = []
     for (user_id, token), (d_available, d_locked) in changes:
         if user_id == fee_user_id:
@@ -249,9 +249,4 @@ def _insert_ledger(cursor: Any, batch: Batch, changes: list[tuple[Key, list[int]
         else:
             kind = "order_lock" if d_locked > 0 else "order_release"
         rows.append((user_id, token, str(from_atoms(d_available)), str(from_atoms(d_locked)), kind))
-    cursor.execute(
-        "INSERT INTO wallets_ledgerentry (user_id, token, delta_available, delta_locked, kind, ref, created_at) "
-        "SELECT (r->>0)::bigint, r->>1, (r->>2)::numeric, (r->>3)::numeric, r->>4, %s, %s "
-        "FROM jsonb_array_elements(%s::jsonb) AS r",
-        [ref, batch.now, _json(rows)],
-    )
+    return rows

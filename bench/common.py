@@ -60,7 +60,8 @@ def prepare_market_and_users(count: int) -> list:
                 "SELECT u, %s, %s, 0, 'credit', 'bench', now() FROM unnest(%s::bigint[]) u",
                 [token, Decimal(amount), ids],
             )
-        cursor.execute("ANALYZE")  # fresh tables: give the planner real row counts, as autovacuum would
+        # Statistics as a deployment that has just grown would have: taken while the tables were empty.
+        cursor.execute("ANALYZE")
     redis = get_redis_connection("default")
     prefix = os.environ["CACHE_PREFIX"]
     for key in redis.scan_iter(f"{prefix}:*", count=10_000):

@@ -93,6 +93,13 @@ def read_inputs(
     raw = _raw()
     fence_cursor, ids_cursor, balance_cursor = _cursor(raw), _cursor(raw), _cursor(raw)
     with raw.pipeline():
+        # Every statement of a batch joins a few keys to a big table by a unique index. The planner
+        # cannot see how many keys a JSON parameter holds, and with stale statistics (a table that
+        # grew since it was analyzed) it picks scans of the whole table; forbid those plans here.
+        fence_cursor.execute(
+            "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true), "
+            "set_config('enable_mergejoin', 'off', true)"
+        )
         fence_cursor.execute(
             "UPDATE orders_engineshard SET fence = fence WHERE shard = %s AND fence = %s", [shard, fence]
         )

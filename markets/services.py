@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,8 @@ from exchange.errors import InvalidStatus, InvalidTick, MarketExists, MarketNotF
 from exchange.money import parse_decimal
 from markets.models import Market, MarketStatus, MarketStatusChange
 from wallets.services import check_token
+
+logger = logging.getLogger("markets.services")
 
 # Status changes the engine must hear about are pushed through this hook (orders app sets it).
 status_listeners: list[Any] = []
@@ -109,5 +112,8 @@ def set_market_status(*, actor_id: int | None, symbol: str, status: object, via:
                 market=market, actor_id=actor_id, from_status=previous, to_status=status, via=via
             )
     for listener in status_listeners:
-        listener(market)
+        try:
+            listener(market)
+        except Exception:  # noqa: BLE001 - the change is committed; a loop that missed it reads it on rebuild
+            logger.exception("market %s is %s, but telling the engine failed", market.symbol, market.status)
     return market

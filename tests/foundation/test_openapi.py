@@ -62,3 +62,10 @@ def test_schema_docs_page_renders(db):
     response = APIClient().get("/api/docs/")
     assert response.status_code == 200
     assert b"swagger" in response.content.lower()
+
+
+def test_docs_page_needs_no_internet(client, db):
+    """Swagger UI comes from our own static files (drf-spectacular-sidecar), not from a CDN."""
+    page = client.get("/api/docs/").content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
+    assert "cdn.jsdelivr" not in page

@@ -26,7 +26,11 @@ lint: install
 	$(BIN)/mypy orders/engine
 
 bench: install
-	$(EMBED) sh -c '$(BIN)/python bench/engine_core.py && $(BIN)/python bench/engine_loop.py && $(BIN)/python bench/http_orders.py'
+	@mkdir -p var
+	$(EMBED) sh -c '$(BIN)/python bench/engine_core.py && $(BIN)/python bench/engine_loop.py | tee var/bench_engine_loop.txt && $(BIN)/python bench/http_orders.py | tee var/bench_http_orders.txt'
+	@# the two figures the issue reads, last
+	@tail -n 1 var/bench_engine_loop.txt
+	@tail -n 1 var/bench_http_orders.txt
 
 stop-embedded: install
 	$(BIN)/python -m exchange.embedded stop

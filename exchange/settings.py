@@ -166,6 +166,8 @@ CACHES = {
 REDIS_KEY_PREFIX = os.environ.get("CACHE_PREFIX", "ex")
 
 CELERY_BROKER_URL = REDIS_URL
+# Celery's queues share the prefix too: deployments (and test runs) on one Redis never take each other's tasks.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

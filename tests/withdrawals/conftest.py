@@ -20,10 +20,10 @@ from exchange.celery import app
 from tests.conftest import fund
 from withdrawals.signer import LocalKeySigner, SignRequest
 
-# Messages published by these tests land in Redis under the run's prefix (cleaned after each
-# test by tests/conftest.py) instead of the real ``default`` queue. Not eager mode: they are
-# really published, and tests read them back.
-app.conf.broker_transport_options = {"global_keyprefix": f"{settings.REDIS_KEY_PREFIX}:celery:"}
+# Messages published by these tests land in Redis under the run's prefix (settings'
+# CELERY_BROKER_TRANSPORT_OPTIONS; cleaned after each test by tests/conftest.py), not in a
+# running server's ``default`` queue. Not eager mode: they are really published, and read back.
+assert app.conf.broker_transport_options["global_keyprefix"] == f"{settings.REDIS_KEY_PREFIX}:celery:"
 
 ADDRESS = "0x" + "ab" * 20
 

@@ -3,8 +3,12 @@ what matching does to orders and balances."""
 
 from __future__ import annotations
 
-import pytest
+import threading
 
+import pytest
+from django.db import connection
+
+from tests.conftest import Api
 from tests.orders.conftest import balance
 
 pytestmark = pytest.mark.usefixtures("engine")
@@ -164,8 +168,23 @@ def test_market_sell_with_empty_book_is_cancelled(market, funded):
 
 def test_two_orders_in_flight_cannot_spend_the_same_funds(market, funded):
     trader = funded(USDT="150")
-    results = [trader.post("/spot/orders", limit("buy", "100", "1")) for _ in range(2)]
-    assert sorted(r.status_code for r in results) == [201, 400]
+    clients = [Api(trader.username) for _ in range(4)]  # one HTTP client per thread
+    start = threading.Barrier(4)
+    results: list[int] = []
+
+    def place(client: Api) -> None:
+        start.wait()
+        try:
+            results.append(client.post("/spot/orders", limit("buy", "100", "1")).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=place, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [201, 400, 400, 400]
     assert balance(trader, "USDT") == ("50", "100")
 
 

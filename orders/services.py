@@ -145,13 +145,9 @@ def _raise_engine_error(answer: dict[str, Any]) -> None:
         raise BY_CODE[code]()
 
 
-def _existing_order(caller: Caller, request: OrderRequest, order_id: str | None = None) -> Order:
+def _same_request(order: Order | None, request: OrderRequest) -> Order:
     """The first order of a repeated client_order_id; 409 if the repeat asks for something else."""
-    query = Order.objects.filter(user_id=caller.user_id)
-    order = (query.filter(id=order_id) if order_id else query.filter(client_order_id=request.client_order_id)).first()
-    if order is None:
-        raise ClientOrderIdReused()
-    if order.fingerprint != request.fingerprint():
+    if order is None or order.fingerprint != request.fingerprint():
         raise ClientOrderIdReused()
     return order
 
@@ -166,11 +162,10 @@ def place_order(*, caller: Caller, data: dict[str, Any]) -> tuple[dict[str, Any]
     """
     require_trade_permission(caller)
     request = check_order_request(data)
-    if (
-        request.client_order_id is not None
-        and Order.objects.filter(user_id=caller.user_id, client_order_id=request.client_order_id).exists()
-    ):
-        return _existing_order(caller, request), False
+    if request.client_order_id is not None:
+        first = Order.objects.filter(user_id=caller.user_id, client_order_id=request.client_order_id).first()
+        if first is not None:
+            return _same_request(first, request), False
     command = {
         "k": "place",
         "id": str(uuid.uuid4()),
@@ -195,7 +190,9 @@ def place_order(*, caller: Caller, data: dict[str, Any]) -> tuple[dict[str, Any]
     assert answer is not None
     _raise_engine_error(answer)
     if "duplicate" in answer:
-        return _existing_order(caller, request, answer["duplicate"]), False
+        # Another request with this client_order_id reached the engine first (same or earlier batch).
+        first = Order.objects.filter(user_id=caller.user_id, id=answer["duplicate"]).first()
+        return _same_request(first, request), False
     return answer["order"], True
 
 

@@ -200,6 +200,31 @@ def test_client_order_id_repeat_returns_the_first_order(market, funded):
     assert different.status_code == 409 and different.json() == {"error": "CLIENT_ORDER_ID_REUSED"}
 
 
+def test_client_order_id_sent_concurrently_places_once(market, funded):
+    trader = funded(USDT="1000")
+    clients = [Api(trader.username) for _ in range(4)]
+    start = threading.Barrier(4)
+    answers: list[tuple[int, str]] = []
+    body = limit("buy", "100", "1", client_order_id="same-1")
+
+    def place(client: Api) -> None:
+        start.wait()
+        try:
+            response = client.post("/spot/orders", body)
+            answers.append((response.status_code, response.json()["id"]))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=place, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(code for code, _ in answers) == [200, 200, 200, 201]
+    assert len({order_id for _, order_id in answers}) == 1
+    assert balance(trader, "USDT") == ("900", "100")
+
+
 def test_fields_outside_the_contract_are_ignored(market, funded, make_api):
     trader = funded(USDT="1000")
     order = trader.post(

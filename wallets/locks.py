@@ -27,13 +27,3 @@ def lock_balance(*, user_id: int, token: str) -> Balance:
     """The balance row, created if missing, locked FOR UPDATE. Caller must be in a transaction."""
     ensure_balances([(user_id, token)])
     return Balance.objects.select_for_update().get(user_id=user_id, token=token)
-
-
-def lock_balances(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Balance]:
-    """Several balance rows, created if missing, locked in key order."""
-    keys = sorted(set(keys))
-    ensure_balances(keys)
-    rows: dict[tuple[int, str], Balance] = {}
-    for user_id, token in keys:
-        rows[(user_id, token)] = Balance.objects.select_for_update().get(user_id=user_id, token=token)
-    return rows

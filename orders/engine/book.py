@@ -69,17 +69,7 @@ class RestingOrder:
 
     def copy(self) -> RestingOrder:
         """A detached copy (not linked to a book)."""
-        return RestingOrder(
-            self.order_id,
-            self.user_id,
-            self.side,
-            self.price_ticks,
-            self.remaining_lots,
-            self.filled_lots,
-            self.filled_quote_atoms,
-            self.fee_atoms,
-            self.seq,
-        )
+        return RestingOrder(*self.as_tuple())  # type: ignore[arg-type]
 
     def as_tuple(self) -> tuple[object, ...]:
         return (

@@ -21,8 +21,12 @@ class Order(models.Model):
     """An order the engine accepted. Written only by the engine loop of its market's shard."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
-    market = models.ForeignKey("markets.Market", on_delete=models.PROTECT, db_column="symbol", related_name="orders")
+    # Foreign keys without their own index where a composite index below starts with the column:
+    # every index is paid by every row the engine writes.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders", db_index=False)
+    market = models.ForeignKey(
+        "markets.Market", on_delete=models.PROTECT, db_column="symbol", related_name="orders", db_index=False
+    )
     client_order_id = models.CharField(max_length=64, null=True, blank=True)
     fingerprint = models.CharField(max_length=64, blank=True, default="")  # of the request, for idempotency
     side = models.CharField(max_length=4)
@@ -72,15 +76,17 @@ class Trade(models.Model):
     """A fill between a resting (maker) and an incoming (taker) order, at the maker's price."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
-    market = models.ForeignKey("markets.Market", on_delete=models.PROTECT, db_column="symbol", related_name="trades")
+    market = models.ForeignKey(
+        "markets.Market", on_delete=models.PROTECT, db_column="symbol", related_name="trades", db_index=False
+    )
     price = models.DecimalField(**MONEY)
     quantity = models.DecimalField(**MONEY)
     quote_quantity = models.DecimalField(**MONEY)
     taker_side = models.CharField(max_length=4)
     maker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="+")
     taker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="+")
-    maker_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    taker_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    maker_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
+    taker_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
     maker_fee = models.DecimalField(**MONEY)
     taker_fee = models.DecimalField(**MONEY)
     created_at = models.DateTimeField()
@@ -103,7 +109,9 @@ class Trade(models.Model):
 class TickerBucket(models.Model):
     """One minute of a market's trades; the 24 h ticker sums the last 1,440 of them."""
 
-    market = models.ForeignKey("markets.Market", on_delete=models.CASCADE, db_column="symbol", related_name="+")
+    market = models.ForeignKey(
+        "markets.Market", on_delete=models.CASCADE, db_column="symbol", related_name="+", db_index=False
+    )
     minute = models.BigIntegerField()  # epoch minute
     open = models.DecimalField(**MONEY)
     high = models.DecimalField(**MONEY)

@@ -10,7 +10,10 @@ MONEY = {"max_digits": 38, "decimal_places": 18}
 class Balance(models.Model):
     """A user's spot balance in one token. Never negative: the database says so."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="balances")
+    # no index of its own: the unique (user, token) index serves lookups by user
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="balances", db_index=False
+    )
     token = models.CharField(max_length=16)
     available = models.DecimalField(**MONEY, default=0)
     locked = models.DecimalField(**MONEY, default=0)
@@ -46,7 +49,8 @@ class LedgerEntry(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # no index of its own: the (user, token) index serves lookups by user
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
     token = models.CharField(max_length=16)
     delta_available = models.DecimalField(**MONEY)
     delta_locked = models.DecimalField(**MONEY)

@@ -27,7 +27,10 @@ def use_fresh_database(suffix: str) -> str:
 
 
 def setup_django(prefix: str) -> None:
-    os.environ["CACHE_PREFIX"] = prefix
+    """Django with Redis keys under ``<CACHE_PREFIX>_<prefix>`` (``<prefix>`` alone when unset), so
+    benchmarks run side by side on one Redis never share an engine queue."""
+    given = os.environ.get("CACHE_PREFIX")
+    os.environ["CACHE_PREFIX"] = f"{given}_{prefix}" if given else prefix
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange.settings")
     import django
 

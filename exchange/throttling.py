@@ -2,31 +2,41 @@
 
 A sliding one-window log per caller in a sorted set, checked and updated by one Lua script:
 one round trip a request, exact at any instant (DRF's cache-based throttle reads and writes
-a pickled list, two round trips and a race between them).
+a pickled list, two round trips and a race between them). ``POST /spot/orders`` folds the
+same step into its engine push (orders.gateway), one round trip fewer (``DeferredRateLimit``).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from itertools import count
 from typing import Any
 
 from django.conf import settings
 from django_redis import get_redis_connection
+from rest_framework.exceptions import Throttled
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
-SLIDING_WINDOW = """
-local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) >= limit then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return oldest[2] + window - now
+
+def sliding_window_step(key: str, first_arg: int) -> str:
+    """Lua counting one request in the window at ``key`` (ARGV from ``first_arg``: now ms, window
+    ms, limit, member), or ending the script with ``{-3, wait ms}`` when the window is full."""
+    a = first_arg
+    return f"""
+local now, window, limit = tonumber(ARGV[{a}]), tonumber(ARGV[{a + 1}]), tonumber(ARGV[{a + 2}])
+redis.call('ZREMRANGEBYSCORE', {key}, '-inf', now - window)
+if redis.call('ZCARD', {key}) >= limit then
+  local oldest = redis.call('ZRANGE', {key}, 0, 0, 'WITHSCORES')
+  return {{-3, oldest[2] + window - now}}
 end
-redis.call('ZADD', KEYS[1], now, ARGV[4])
-redis.call('PEXPIRE', KEYS[1], window)
-return -1
+redis.call('ZADD', {key}, now, ARGV[{a + 3}])
+redis.call('PEXPIRE', {key}, window)
 """
+
+
+SLIDING_WINDOW = sliding_window_step("KEYS[1]", 1) + "return -1\n"
 _script: Any = None
 _members = count()
 _process = f"{os.getpid()}"
@@ -39,28 +49,79 @@ def _sliding_window() -> Any:
     return _script
 
 
-class CallerRateThrottle(BaseThrottle):
+@dataclass(frozen=True, slots=True)
+class SlidingWindow:
+    """One caller's budget: at most ``limit`` requests in any ``window_ms``, counted at ``key``."""
+
+    key: str
+    limit: int
+    window_ms: int
+
+    def args(self) -> list[Any]:
+        """ARGV of ``sliding_window_step`` for a request arriving now."""
+        now_ms = time.time() * 1000
+        return [now_ms, self.window_ms, self.limit, f"{now_ms}:{_process}:{next(_members)}"]
+
+    def wait_ms(self) -> float:
+        """Count this request (one round trip): negative if allowed, else how long until it would be."""
+        answer = _sliding_window()(keys=[self.key], args=self.args())
+        return float(answer[1]) if isinstance(answer, list) else float(answer)
+
+
+def refused(wait_ms: float) -> Throttled:
+    """The 429 RATE_LIMITED of a full window (Retry-After from the wait, rounded up)."""
+    return Throttled(max(wait_ms, 0.0) / 1000)
+
+
+def window_for(request: Any) -> SlidingWindow:
     """``RATE_LIMIT_KEY`` per API key, ``RATE_LIMIT_USER`` per user, the user's rate per IP for anonymous."""
+    caller = request.user
+    if getattr(caller, "api_key", None):
+        scope, rate, ident = "api_key", settings.RATE_LIMIT_KEY, caller.api_key
+    elif caller is not None and getattr(caller, "is_authenticated", False):
+        scope, rate, ident = "user", settings.RATE_LIMIT_USER, str(caller.user_id)
+    else:
+        scope, rate, ident = "user", settings.RATE_LIMIT_USER, BaseThrottle().get_ident(request)
+    limit, duration_s = SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
+    return SlidingWindow(f"{settings.REDIS_KEY_PREFIX}:throttle:{scope}:{ident}", limit, duration_s * 1000)
+
+
+class CallerRateThrottle(BaseThrottle):
+    """The caller's ``window_for``, checked before the view runs."""
 
     def __init__(self) -> None:
         self.wait_ms = 0.0
 
     def allow_request(self, request: Any, view: Any) -> bool:
-        caller = request.user
-        if getattr(caller, "api_key", None):
-            scope, rate, ident = "api_key", settings.RATE_LIMIT_KEY, caller.api_key
-        elif caller is not None and getattr(caller, "is_authenticated", False):
-            scope, rate, ident = "user", settings.RATE_LIMIT_USER, str(caller.user_id)
-        else:
-            scope, rate, ident = "user", settings.RATE_LIMIT_USER, self.get_ident(request)
-        limit, duration_s = SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
-        now_ms = time.time() * 1000
-        wait_ms = _sliding_window()(
-            keys=[f"{settings.REDIS_KEY_PREFIX}:throttle:{scope}:{ident}"],
-            args=[now_ms, duration_s * 1000, limit, f"{now_ms}:{_process}:{next(_members)}"],
-        )
-        self.wait_ms = float(wait_ms)
+        self.wait_ms = window_for(request).wait_ms()
         return self.wait_ms < 0
 
     def wait(self) -> float | None:
         return max(self.wait_ms, 0.0) / 1000
+
+
+class DeferredRateLimit:
+    """A request's rate limit checked at most once: by the engine push when the request gets
+    that far (``fold``), else on its own before the answer goes out (``enforce``). Either way
+    a limited request is answered 429, whatever error it would have had otherwise."""
+
+    __slots__ = ("window", "pending")
+
+    def __init__(self, window: SlidingWindow) -> None:
+        self.window = window
+        self.pending = True
+
+    def fold(self) -> SlidingWindow | None:
+        """The window for a push to check, if nothing has checked it yet."""
+        if not self.pending:
+            return None
+        self.pending = False
+        return self.window
+
+    def enforce(self) -> None:
+        """Check the window now unless a push did; raises Throttled when it is full."""
+        if self.pending:
+            self.pending = False
+            wait_ms = self.window.wait_ms()
+            if wait_ms >= 0:
+                raise refused(wait_ms)

@@ -17,6 +17,7 @@ from django.conf import settings
 from django_redis import get_redis_connection
 
 from exchange.errors import EngineBusy, EngineRestarting
+from exchange.throttling import SlidingWindow, refused, sliding_window_step
 from orders.shards import queue_key, reply_key, shard_of, state_key
 
 PUSH_SCRIPT = """
@@ -25,9 +26,12 @@ if state ~= 'up' then return -2 end
 if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end
 return redis.call('RPUSH', KEYS[1], ARGV[1])
 """
+# The caller's rate limit first (KEYS[3], ARGV[3..6]), then the push: one round trip for both.
+LIMITED_PUSH_SCRIPT = sliding_window_step("KEYS[3]", 3) + PUSH_SCRIPT
 REPLY_GRACE_S = 1.0  # waited past the deadline: the loop may have started the command just in time
 
 _push_script: Any = None
+_limited_push_script: Any = None
 
 
 class NoReply(EngineBusy):
@@ -46,11 +50,32 @@ def _script() -> Any:
     return _push_script
 
 
-def submit(symbol: str, command: dict[str, Any], *, wait: bool = True) -> dict[str, Any] | None:
+def _limited_script() -> Any:
+    global _limited_push_script
+    if _limited_push_script is None:
+        _limited_push_script = _redis().register_script(LIMITED_PUSH_SCRIPT)
+    return _limited_push_script
+
+
+def _push(shard: int, command: dict[str, Any], rate_limit: SlidingWindow | None) -> int:
+    keys = [queue_key(shard), state_key(shard)]
+    args = [orjson.dumps(command), settings.ENGINE_QUEUE_MAX]
+    if rate_limit is None:
+        return int(_script()(keys=keys, args=args))
+    pushed = _limited_script()(keys=[*keys, rate_limit.key], args=[*args, *rate_limit.args()])
+    if isinstance(pushed, list):
+        raise refused(float(pushed[1]))
+    return int(pushed)
+
+
+def submit(
+    symbol: str, command: dict[str, Any], *, wait: bool = True, rate_limit: SlidingWindow | None = None
+) -> dict[str, Any] | None:
     """Push ``command`` to the shard of ``symbol`` and return the loop's answer.
 
-    Raises EngineBusy (queue full), NoReply (no answer by the deadline) or EngineRestarting
-    (no live loop for the shard).
+    With ``rate_limit``, the caller's window is counted in the same round trip, before the push.
+    Raises Throttled (window full, nothing pushed), EngineBusy (queue full), NoReply (no answer
+    by the deadline) or EngineRestarting (no live loop for the shard).
     """
     shard = shard_of(symbol)
     timeout_s = settings.ENGINE_REPLY_TIMEOUT_S
@@ -58,9 +83,7 @@ def submit(symbol: str, command: dict[str, Any], *, wait: bool = True) -> dict[s
     command["dl"] = int((time.time() + timeout_s) * 1000)
     if wait:
         command["r"] = request_id
-    pushed = _script()(
-        keys=[queue_key(shard), state_key(shard)], args=[orjson.dumps(command), settings.ENGINE_QUEUE_MAX]
-    )
+    pushed = _push(shard, command, rate_limit)
     if pushed == -2:
         raise EngineRestarting()
     if pushed == -1:

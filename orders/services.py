@@ -37,6 +37,7 @@ from exchange.errors import (
 )
 from exchange.money import fmt, parse_decimal
 from exchange.permissions import require_trade_permission
+from exchange.throttling import DeferredRateLimit
 from markets.models import Market
 from markets.selectors import check_tradable
 from orders import gateway
@@ -152,13 +153,16 @@ def _same_request(order: Order | None, request: OrderRequest) -> Order:
     return order
 
 
-def place_order(*, caller: Caller, data: dict[str, Any]) -> tuple[dict[str, Any] | Order, bool]:
+def place_order(
+    *, caller: Caller, data: dict[str, Any], rate_limit: DeferredRateLimit | None = None
+) -> tuple[dict[str, Any] | Order, bool]:
     """Place an order. Returns (the order as the engine answered, True) for a new order, or
     (the stored Order, False) for a repeated ``client_order_id`` with the same body. A new
     order whose answer was lost (the loop died after its commit) comes back as a stored Order.
 
     Raises every order-placement error of the seed, ClientOrderIdReused, EngineBusy,
-    EngineRestarting, ApiKeyPermissionDenied (a key without ``trade``).
+    EngineRestarting, ApiKeyPermissionDenied (a key without ``trade``). A ``rate_limit`` not
+    yet checked is checked by the engine push (Throttled when full, nothing pushed).
     """
     require_trade_permission(caller)
     request = check_order_request(data)
@@ -181,7 +185,9 @@ def place_order(*, caller: Caller, data: dict[str, Any]) -> tuple[dict[str, Any]
         "fp": request.fingerprint(),
     }
     try:
-        answer = gateway.submit(request.market.symbol, command)
+        answer = gateway.submit(
+            request.market.symbol, command, rate_limit=rate_limit.fold() if rate_limit is not None else None
+        )
     except gateway.NoReply:
         placed = Order.objects.filter(id=command["id"]).first()
         if placed is None:  # past its deadline the loop drops it: not placed

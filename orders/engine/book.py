@@ -1,19 +1,47 @@
 """The order book of one market: price levels of FIFO queues, integers only.
 
 Each side is a dict of price levels plus a heap of their keys (asks keyed by price,
-bids by -price, so the best level of either side is ``heap[0]``). A level holds its
-resting orders in time priority as a doubly linked list through the orders themselves,
-so a cancel unlinks in O(1) and leaves nothing behind. An order leaving the book has its
-links cleared, so the book never makes reference cycles (refcounting frees it). An
-emptied level stays in the heap until it reaches the top (lazy deletion).
+bids by -price, so the best level of either side is ``heap[0]``). An emptied level stays
+in the heap until it reaches the top (lazy deletion).
+
+An open order inside the engine is a plain ``list`` indexed by the constants below, not
+an object: building a list literal costs a fifth of calling a class's ``__init__``, and
+index access is as fast as a slot. A level holds its orders in time priority as a doubly
+linked list through the orders (``PREV``/``NEXT``), so a cancel unlinks in O(1) and
+leaves nothing behind; each order points at its level, which knows its price, side,
+book and what one lot of it locks. ``RestingOrder`` is the public form of an order, for
+snapshots and restores.
+
+No reference cycles: an order that leaves the book is unlinked so that nothing in the
+book points at it any more, and a level that leaves the book has its ends cleared, so
+refcounting frees everything (the loop may run with the cycle collector off).
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterator
 from heapq import heappop, heappush
+from typing import Any
 
 from orders.engine.commands import MarketSpec
+
+# Fields of an open order (a list). Ints in engine units.
+OID = 0  # the caller's order id
+USER = 1  # user_id
+REMAINING = 2  # lots still open
+FILLED_LOTS = 3  # lots filled so far
+FILLED_QUOTE = 4  # quote atoms of its fills so far
+FEE = 5  # fee atoms paid so far, in the asset it receives
+SEQ = 6  # time priority
+LEVEL = 7  # the Level it rests in
+PREV = 8  # older order of the level, None at the head
+NEXT = 9  # newer order of the level, None at the tail
+USER_PREV = 10  # newer open order of the same user in this book, None for the newest
+USER_NEXT = 11  # older open order of the same user in this book
+
+Order = list[Any]
+"""An open order inside the engine: ``[OID, USER, REMAINING, FILLED_LOTS, FILLED_QUOTE, FEE,
+SEQ, LEVEL, PREV, NEXT, USER_PREV, USER_NEXT]``."""
 
 
 class RestingOrder:
@@ -33,11 +61,6 @@ class RestingOrder:
         "filled_quote_atoms",
         "fee_atoms",
         "seq",
-        "book",
-        "prev",
-        "next",
-        "user_prev",
-        "user_next",
     )
 
     def __init__(
@@ -61,14 +84,18 @@ class RestingOrder:
         self.filled_quote_atoms = filled_quote_atoms
         self.fee_atoms = fee_atoms
         self.seq = seq
-        self.book: Book | None = None
-        self.prev: RestingOrder | None = None  # links in its price level, None at the ends
-        self.next: RestingOrder | None = None
-        self.user_prev: RestingOrder | None = None  # links among its user's orders in the book
-        self.user_next: RestingOrder | None = None
+
+    @classmethod
+    def of(cls, order: Order) -> RestingOrder:
+        """The public form of an open order (a detached copy)."""
+        level: Level = order[LEVEL]
+        return cls(
+            order[OID], order[USER], level.side, level.price_ticks, order[REMAINING], order[FILLED_LOTS],
+            order[FILLED_QUOTE], order[FEE], order[SEQ],
+        )  # fmt: skip
 
     def copy(self) -> RestingOrder:
-        """A detached copy (not linked to a book)."""
+        """A detached copy."""
         return RestingOrder(*self.as_tuple())  # type: ignore[arg-type]
 
     def as_tuple(self) -> tuple[object, ...]:
@@ -96,44 +123,32 @@ class RestingOrder:
 
 
 class Level:
-    """One price of one side: its total lots and its orders, oldest (``head``) first."""
+    """One price of one side: its total lots and its orders, oldest (``head``) first.
 
-    __slots__ = ("price_ticks", "lots", "head", "tail")
+    ``asset`` is what its orders lock (quote for bids, base for asks) and
+    ``lock_per_lot`` how many atoms of it one lot locks, so a cancel needs no branch."""
 
-    def __init__(self, price_ticks: int) -> None:
+    __slots__ = ("price_ticks", "lots", "head", "tail", "book", "side", "asset", "lock_per_lot")
+
+    def __init__(self, book: Book, side: str, price_ticks: int) -> None:
         self.price_ticks = price_ticks
         self.lots = 0  # lots of the orders at this price
-        self.head: RestingOrder | None = None
-        self.tail: RestingOrder | None = None
-
-    def append(self, order: RestingOrder) -> None:
-        tail = self.tail
-        if tail is None:
-            self.head = order
+        self.head: Order | None = None
+        self.tail: Order | None = None
+        self.book = book
+        self.side = side
+        if side == "buy":
+            self.asset = book.quote
+            self.lock_per_lot = price_ticks * book.unit_atoms
         else:
-            tail.next = order
-            order.prev = tail
-        self.tail = order
-        self.lots += order.remaining_lots
+            self.asset = book.base
+            self.lock_per_lot = book.lot_atoms
 
-    def unlink(self, order: RestingOrder) -> None:
-        """Take an order out of this level (its lots are the caller's business)."""
-        before, after = order.prev, order.next
-        if before is None:
-            self.head = after
-        else:
-            before.next = after
-        if after is None:
-            self.tail = before
-        else:
-            after.prev = before
-        order.prev = order.next = None
-
-    def __iter__(self) -> Iterator[RestingOrder]:
+    def __iter__(self) -> Iterator[Order]:
         order = self.head
         while order is not None:
             yield order
-            order = order.next
+            order = order[NEXT]
 
 
 class Book:
@@ -169,8 +184,8 @@ class Book:
         self.asks: dict[int, Level] = {}  # keyed by price
         self.ask_heap: list[int] = []
         # user_id -> that user's newest open order here; the others follow through
-        # ``user_next`` (older): for cancel-all, kept exact at O(1) per change.
-        self.by_user: dict[int, RestingOrder] = {}
+        # ``USER_NEXT`` (older): for cancel-all, kept exact at O(1) per change.
+        self.by_user: dict[int, Order] = {}
 
     def sorted_levels(self, side: str) -> list[Level]:
         """Non-empty levels of a side, best first."""
@@ -195,45 +210,41 @@ class Book:
                     heappush(frontier, (heap[child], child))
         return best
 
-    def live_orders(self) -> list[RestingOrder]:
+    def level_for(self, side: str, price_ticks: int) -> Level:
+        """The level of a price, made (and pushed on its heap) if there is none."""
+        if side == "buy":
+            levels, heap, key = self.bids, self.bid_heap, -price_ticks
+        else:
+            levels, heap, key = self.asks, self.ask_heap, price_ticks
+        level = levels.get(key)
+        if level is None:
+            level = levels[key] = Level(self, side, price_ticks)
+            heappush(heap, key)
+        return level
+
+    def live_orders(self) -> list[Order]:
         """Every open order of the book, in seq order."""
         orders = [order for levels in (self.bids, self.asks) for level in levels.values() for order in level]
         orders.sort(key=_seq_of)
         return orders
 
-    def link_user(self, order: RestingOrder) -> None:
-        """Index a new open order under its user."""
-        head = self.by_user.get(order.user_id)
-        if head is not None:
-            head.user_prev = order
-            order.user_next = head
-        self.by_user[order.user_id] = order
-
-    def unlink_user(self, order: RestingOrder) -> None:
-        """Take an order that leaves the book out of its user's index."""
-        newer, older = order.user_prev, order.user_next
-        if newer is None:
-            if older is None:
-                del self.by_user[order.user_id]
-            else:
-                self.by_user[order.user_id] = older
-                older.user_prev = None
-        else:
-            newer.user_next = older
-            if older is not None:
-                older.user_prev = newer
-        order.user_prev = order.user_next = None
-
-    def pop_user_orders(self, user_id: int) -> list[RestingOrder]:
-        """Take a user's open orders out of the user index, in seq order."""
+    def user_orders(self, user_id: int) -> list[Order]:
+        """A user's open orders here, newest first, as the user index links them."""
         orders = []
-        order = self.by_user.pop(user_id, None)
+        order = self.by_user.get(user_id)
         while order is not None:
             orders.append(order)
-            order = order.user_next
+            order = order[USER_NEXT]
+        return orders
+
+    def pop_user_orders(self, user_id: int) -> list[Order]:
+        """Take a user's open orders out of the user index, in seq order."""
+        orders = self.user_orders(user_id)
+        self.by_user.pop(user_id, None)
         orders.sort(key=_seq_of)
         return orders
 
 
-def _seq_of(order: RestingOrder) -> int:
-    return order.seq
+def _seq_of(order: Order) -> int:
+    seq: int = order[SEQ]
+    return seq

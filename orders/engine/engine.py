@@ -9,6 +9,12 @@ filled by the DB loop before each batch with the takers' current balances (a mis
 is 0). The engine checks a new order's lock against it and then keeps every key that is
 present exact by adding each command's ``BALANCE`` available deltas to it; it never adds
 a key that is absent. So two orders of one batch can never spend the same funds.
+
+The hot paths (``place``, ``cancel``, ``_take``) are written inline, with local names and
+literal field indexes into the order lists (``book.OID`` .. ``book.USER_NEXT``: a module
+constant costs a global lookup per use, about 10 ns, and they are used dozens of times a
+command). Each index is named in a comment where it is not obvious; a test checks the
+layout. Every such saving was measured (docs/decisions/0012).
 """
 
 from __future__ import annotations
@@ -17,7 +23,24 @@ from collections.abc import Hashable
 from heapq import heappop, heappush
 from typing import Any
 
-from orders.engine.book import Book, Level, RestingOrder
+from orders.engine.book import (
+    FEE,
+    FILLED_LOTS,
+    FILLED_QUOTE,
+    LEVEL,
+    NEXT,
+    OID,
+    PREV,
+    REMAINING,
+    SEQ,
+    USER,
+    USER_NEXT,
+    USER_PREV,
+    Book,
+    Level,
+    Order,
+)
+from orders.engine.book import RestingOrder as RestingOrder
 from orders.engine.commands import (
     MARKET_STATUSES,
     Cancel,
@@ -64,6 +87,11 @@ ACTIVE = "active"
 HALTED = "halted"
 DELISTED = "delisted"
 
+# The order list's layout, as the literal indexes below use it (checked by a test).
+assert (OID, USER, REMAINING, FILLED_LOTS, FILLED_QUOTE, FEE, SEQ, LEVEL, PREV, NEXT, USER_PREV, USER_NEXT) == tuple(
+    range(12)
+)
+
 
 def _positive_int(value: object, name: str) -> int:
     if type(value) is not int or value <= 0:
@@ -74,9 +102,11 @@ def _positive_int(value: object, name: str) -> int:
 class Engine:
     """Order books of a shard's markets and the matcher over them.
 
-    ``execute(cmd)`` runs one command and returns its events (see ``events``). Expected
-    refusals are ``REJECTED`` events; a malformed command (unknown side, type or tif,
-    a missing or non-positive number) raises ValueError and changes nothing.
+    ``execute(cmd)`` runs one command and returns its events (see ``events``);
+    ``place``, ``cancel``, ``cancel_all`` and ``set_status`` take a command's fields
+    directly (no command object to build: the loop's hot path). Expected refusals are
+    ``REJECTED`` events; a malformed command (unknown side, type or tif, a missing or
+    non-positive number) raises ValueError and changes nothing.
     """
 
     def __init__(self, fee_user_id: int) -> None:
@@ -85,7 +115,7 @@ class Engine:
         self.last_seq = 0  # seq of the last accepted order
         self.last_trade_seq = 0
         self._books: dict[str, Book] = {}
-        self._orders: dict[Hashable, RestingOrder] = {}  # every open order, by id
+        self._orders: dict[Hashable, Order] = {}  # every open order, by id
 
     # ----------------------------------------------------------------- markets
     def add_market(self, spec: MarketSpec) -> None:
@@ -104,157 +134,240 @@ class Engine:
 
     # ---------------------------------------------------------------- commands
     def execute(self, cmd: Place | Cancel | CancelAll | SetStatus) -> list[Event]:
-        """Run one command; return its events in order.
-
-        The place and cancel paths are written inline, with local names, on purpose: this is
-        the hot loop of the exchange, and each call or attribute lookup saved is measured."""
+        """Run one command; return its events in order."""
         kind = type(cmd)
         if kind is Place:
-            order_id, user_id, symbol, side, type_, tif, price, qty, quote_atoms = cmd  # type: ignore[misc]
-            book = self._books.get(symbol)
-            if book is None:
-                return [(REJECTED, order_id, MARKET_NOT_FOUND)]
-            if book.status != ACTIVE:
-                return [(REJECTED, order_id, MARKET_HALTED if book.status == HALTED else MARKET_DELISTED)]
-            if side == BUY:
-                is_buy = True
-            elif side == SELL:
-                is_buy = False
-            else:
-                raise ValueError(f"unknown side {side!r}")
-            # The lock: what the order may spend, in the asset it gives.
-            if type_ == LIMIT:
-                if tif != GTC and tif != IOC and tif != FOK and tif != POST_ONLY:
-                    raise ValueError(f"unknown tif {tif!r}")
-                if type(price) is not int or price <= 0:
-                    price = _positive_int(price, "price_ticks")
-                if type(qty) is not int or qty <= 0:
-                    qty = _positive_int(qty, "qty_lots")
-                is_market = False
-                if is_buy:
-                    asset = book.quote
-                    lock = price * qty * book.unit_atoms
-                else:
-                    asset = book.base
-                    lock = qty * book.lot_atoms
-            elif type_ == MARKET:
-                is_market = True
-                price = 0
-                if is_buy:
-                    quote_atoms = _positive_int(quote_atoms, "quote_atoms")
-                    asset = book.quote
-                    lock = quote_atoms
-                    qty = 0
-                else:
-                    qty = _positive_int(qty, "qty_lots")
-                    asset = book.base
-                    lock = qty * book.lot_atoms
-            else:
-                raise ValueError(f"unknown type {type_!r}")
-            key = (user_id, asset)
-            available = self.available
-            avail = available.get(key, 0)
-            if avail < lock:
-                return [(REJECTED, order_id, INSUFFICIENT_BALANCE)]
-
-            # Best live level of the opposite side (empty levels are dropped lazily here).
-            if is_buy:
-                opposite, opposite_heap = book.asks, book.ask_heap
-            else:
-                opposite, opposite_heap = book.bids, book.bid_heap
-            while opposite_heap:
-                top = opposite[opposite_heap[0]]
-                if top.lots:
-                    if is_market or (price >= top.price_ticks if is_buy else price <= top.price_ticks):
-                        if tif == POST_ONLY and not is_market:
-                            return [(REJECTED, order_id, POST_ONLY_REJECT)]
-                        return self._take(
-                            book, order_id, user_id, side, is_buy, is_market, tif, price, qty,
-                            quote_atoms or 0, asset, opposite, opposite_heap,
-                        )  # fmt: skip
-                    break
-                del opposite[heappop(opposite_heap)]
-
-            # Nothing to match.
-            seq = self.last_seq = self.last_seq + 1
-            if is_market or tif == IOC or tif == FOK:
-                return [(ACCEPTED, order_id, seq), (ORDER, order_id, CANCELLED, qty, 0, 0, 0)]
-            # Rest it (what ``_rest`` does, inline).
-            order = RestingOrder(order_id, user_id, side, price, qty, 0, 0, 0, seq)
-            if self._orders.setdefault(order_id, order) is not order:
-                raise ValueError(f"order id {order_id!r} is already open")
-            if is_buy:
-                levels, heap, level_key = book.bids, book.bid_heap, -price
-            else:
-                levels, heap, level_key = book.asks, book.ask_heap, price
-            level = levels.get(level_key)
-            if level is None:
-                level = levels[level_key] = Level(price)
-                heappush(heap, level_key)
-            else:
-                order.price_ticks = level.price_ticks  # share one int object per price
-            tail = level.tail  # Level.append, inline
-            if tail is None:
-                level.head = order
-            else:
-                tail.next = order
-                order.prev = tail
-            level.tail = order
-            level.lots += qty
-            order.book = book
-            by_user = book.by_user  # Book.link_user, inline
-            newest = by_user.get(user_id)
-            if newest is not None:
-                newest.user_prev = order
-                order.user_next = newest
-            by_user[user_id] = order
-            available[key] = avail - lock
-            return [
-                (ACCEPTED, order_id, seq),
-                (ORDER, order_id, OPEN, qty, 0, 0, 0),
-                (BALANCE, user_id, asset, -lock, lock),
-            ]
-
+            return self.place(*cmd)
         if kind is Cancel:
-            order_id, user_id = cmd  # type: ignore[misc]
-            cancelled = self._orders.get(order_id)
-            if cancelled is None or cancelled.user_id != user_id:
-                return [(REJECTED, order_id, ORDER_NOT_FOUND)]
-            book = cancelled.book
-            assert book is not None
-            book.unlink_user(cancelled)
-            event = (
-                ORDER, order_id, CANCELLED, cancelled.remaining_lots, cancelled.filled_lots,
-                cancelled.filled_quote_atoms, cancelled.fee_atoms,
-            )  # fmt: skip
-            asset, amount = self._unlink(cancelled)
-            key = (user_id, asset)
-            available = self.available
-            if key in available:
-                available[key] += amount
-            return [event, (BALANCE, user_id, asset, amount, -amount)]
+            return self.cancel(*cmd)
         if kind is CancelAll:
-            return self._cancel_all(*cmd)
+            return self.cancel_all(*cmd)
         if kind is SetStatus:
-            return self._set_status(*cmd)
+            return self.set_status(*cmd)
         raise TypeError(f"not an engine command: {cmd!r}")
 
-    def _rest(self, book: Book, order: RestingOrder) -> None:
-        """Put an order at the back of its price level and index it."""
-        order_id = order.order_id
+    def place(
+        self,
+        order_id: Hashable,
+        user_id: int,
+        symbol: str,
+        side: str,
+        type_: str,
+        tif: str,
+        price: int | None,
+        qty: int | None,
+        quote_atoms: int | None,
+    ) -> list[Event]:
+        """Place an order (the fields of ``Place``); return its events."""
+        book = self._books.get(symbol)
+        if book is None:
+            return [(REJECTED, order_id, MARKET_NOT_FOUND)]
+        if book.status != ACTIVE:
+            return [(REJECTED, order_id, MARKET_HALTED if book.status == HALTED else MARKET_DELISTED)]
+        if side == BUY:
+            is_buy = True
+        elif side == SELL:
+            is_buy = False
+        else:
+            raise ValueError(f"unknown side {side!r}")
+        # The lock: what the order may spend, in the asset it gives.
+        if type_ == LIMIT:
+            if tif != GTC and tif != IOC and tif != FOK and tif != POST_ONLY:
+                raise ValueError(f"unknown tif {tif!r}")
+            if type(price) is not int or price <= 0:
+                price = _positive_int(price, "price_ticks")
+            if type(qty) is not int or qty <= 0:
+                qty = _positive_int(qty, "qty_lots")
+            is_market = False
+            if is_buy:
+                asset = book.quote
+                lock = price * qty * book.unit_atoms
+            else:
+                asset = book.base
+                lock = qty * book.lot_atoms
+        elif type_ == MARKET:
+            is_market = True
+            price = 0
+            if is_buy:
+                quote_atoms = _positive_int(quote_atoms, "quote_atoms")
+                asset = book.quote
+                lock = quote_atoms
+                qty = 0
+            else:
+                qty = _positive_int(qty, "qty_lots")
+                asset = book.base
+                lock = qty * book.lot_atoms
+        else:
+            raise ValueError(f"unknown type {type_!r}")
+        key = (user_id, asset)
+        available = self.available
+        avail = available.get(key, 0)
+        if avail < lock:
+            return [(REJECTED, order_id, INSUFFICIENT_BALANCE)]
+
+        # Best live level of the opposite side (empty levels are dropped lazily here).
+        if is_buy:
+            opposite, opposite_heap = book.asks, book.ask_heap
+        else:
+            opposite, opposite_heap = book.bids, book.bid_heap
+        while opposite_heap:
+            top = opposite[opposite_heap[0]]
+            if top.lots:
+                if is_market or (price >= top.price_ticks if is_buy else price <= top.price_ticks):
+                    if tif == POST_ONLY and not is_market:
+                        return [(REJECTED, order_id, POST_ONLY_REJECT)]
+                    return self._take(
+                        book, order_id, user_id, side, is_buy, is_market, tif, price, qty,
+                        quote_atoms or 0, asset, opposite, opposite_heap,
+                    )  # fmt: skip
+                break
+            del opposite[heappop(opposite_heap)]
+
+        # Nothing to match.
+        seq = self.last_seq = self.last_seq + 1
+        if is_market or tif == IOC or tif == FOK:
+            return [(ACCEPTED, order_id, seq), (ORDER, order_id, CANCELLED, qty, 0, 0, 0)]
+        # Rest it (what ``_rest`` does, inline).
+        if is_buy:
+            levels, heap, level_key = book.bids, book.bid_heap, -price
+        else:
+            levels, heap, level_key = book.asks, book.ask_heap, price
+        level = levels.get(level_key)
+        if level is None:
+            level = levels[level_key] = Level(book, side, price)
+            heappush(heap, level_key)
+        by_user = book.by_user
+        newest = by_user.get(user_id)
+        tail = level.tail
+        # [OID, USER, REMAINING, FILLED_LOTS, FILLED_QUOTE, FEE, SEQ, LEVEL, PREV, NEXT, USER_PREV, USER_NEXT]
+        order: Order = [order_id, user_id, qty, 0, 0, 0, seq, level, tail, None, None, newest]
         if self._orders.setdefault(order_id, order) is not order:
             raise ValueError(f"order id {order_id!r} is already open")
-        if order.side == BUY:
-            levels, heap, key = book.bids, book.bid_heap, -order.price_ticks
+        if tail is None:
+            level.head = order
         else:
-            levels, heap, key = book.asks, book.ask_heap, order.price_ticks
-        level = levels.get(key)
-        if level is None:
-            level = levels[key] = Level(order.price_ticks)
-            heappush(heap, key)
-        level.append(order)
-        order.book = book
-        book.link_user(order)
+            tail[9] = order  # NEXT
+        level.tail = order
+        level.lots += qty
+        if newest is not None:
+            newest[10] = order  # USER_PREV
+        by_user[user_id] = order
+        available[key] = avail - lock
+        return [
+            (ACCEPTED, order_id, seq),
+            (ORDER, order_id, OPEN, qty, 0, 0, 0),
+            (BALANCE, user_id, asset, -lock, lock),
+        ]
+
+    def cancel(self, order_id: Hashable, user_id: int) -> list[Event]:
+        """Cancel one open order of ``user_id`` (the fields of ``Cancel``); return its events."""
+        orders = self._orders
+        order = orders.pop(order_id, None)
+        if order is None:
+            return [(REJECTED, order_id, ORDER_NOT_FOUND)]
+        if order[1] != user_id:  # USER; not theirs: put it back (the index's order is not used)
+            orders[order_id] = order
+            return [(REJECTED, order_id, ORDER_NOT_FOUND)]
+        level = order[7]  # LEVEL
+        remaining = order[2]  # REMAINING
+        level.lots -= remaining
+        before = order[8]  # PREV
+        after = order[9]  # NEXT
+        if before is None:
+            level.head = after
+        else:
+            before[9] = after
+        if after is None:
+            level.tail = before
+        else:
+            after[8] = before
+        newer = order[10]  # USER_PREV
+        older = order[11]  # USER_NEXT
+        if newer is None:
+            by_user = level.book.by_user
+            if older is None:
+                del by_user[user_id]
+            else:
+                by_user[user_id] = older
+                older[10] = None
+        else:
+            newer[11] = older
+            if older is not None:
+                older[10] = newer
+        # Nothing points at ``order`` now: refcounting frees it, its own links need no clearing.
+        asset = level.asset
+        amount = remaining * level.lock_per_lot
+        key = (user_id, asset)
+        available = self.available
+        if key in available:
+            available[key] += amount
+        return [
+            (ORDER, order_id, CANCELLED, remaining, order[3], order[4], order[5]),  # FILLED, FILLED_QUOTE, FEE
+            (BALANCE, user_id, asset, amount, -amount),
+        ]
+
+    def cancel_all(self, user_id: int, symbol: str) -> list[Event]:
+        """Cancel every open order of ``user_id`` in ``symbol`` (the fields of ``CancelAll``)."""
+        book = self._books.get(symbol)
+        if book is None:
+            return [(REJECTED, None, MARKET_NOT_FOUND)]
+        orders = book.pop_user_orders(user_id)
+        return self._cancel_orders(orders) if orders else []
+
+    def set_status(self, symbol: str, status: str) -> list[Event]:
+        """Set a market's status (the fields of ``SetStatus``); delisting cancels every order."""
+        if status not in MARKET_STATUSES:
+            raise ValueError(f"unknown market status {status!r}")
+        book = self._books.get(symbol)
+        if book is None:
+            return [(REJECTED, None, MARKET_NOT_FOUND)]
+        if book.status == DELISTED and status != DELISTED:
+            return [(REJECTED, None, MARKET_DELISTED)]
+        book.status = status
+        events: list[Event] = []
+        if status == DELISTED:
+            orders = book.live_orders()
+            book.by_user.clear()
+            events = self._cancel_orders(orders)
+            book.bids.clear()
+            book.bid_heap.clear()
+            book.asks.clear()
+            book.ask_heap.clear()
+        events.append((STATUS, symbol, status))
+        return events
+
+    def _rest(
+        self,
+        book: Book,
+        side: str,
+        order_id: Hashable,
+        user_id: int,
+        price: int,
+        remaining: int,
+        filled: int,
+        filled_quote: int,
+        fee: int,
+        seq: int,
+    ) -> None:
+        """Put an order at the back of its price level and index it."""
+        order: Order = [order_id, user_id, remaining, filled, filled_quote, fee, seq, None, None, None, None, None]
+        if self._orders.setdefault(order_id, order) is not order:
+            raise ValueError(f"order id {order_id!r} is already open")
+        level = book.level_for(side, price)
+        order[LEVEL] = level
+        tail = level.tail
+        if tail is None:
+            level.head = order
+        else:
+            tail[NEXT] = order
+            order[PREV] = tail
+        level.tail = order
+        level.lots += remaining
+        newest = book.by_user.get(user_id)
+        if newest is not None:
+            newest[USER_PREV] = order
+            order[USER_NEXT] = newest
+        book.by_user[user_id] = order
 
     def _take(
         self,
@@ -277,7 +390,7 @@ class Engine:
         by_budget = is_market and is_buy  # market buy: spend at most quote_atoms
         # Plan: walk the book as matching would, without changing it, to find the fills,
         # whether an own order is reached first (SELF_TRADE) and whether a fok fills.
-        fills: list[tuple[RestingOrder, int]] = []
+        fills: list[tuple[Order, int]] = []
         popped: list[int] = []  # keys of levels the walk consumed whole
         left = quote_atoms if by_budget else qty
         top_take = 0  # lots taken from the level the walk stopped in
@@ -297,12 +410,12 @@ class Engine:
             if by_budget:
                 lot_cost = level_price * unit_atoms
                 while maker is not None:
-                    lots = maker.remaining_lots
+                    lots = maker[2]  # REMAINING
                     affordable = left // lot_cost
                     if not affordable:
                         stopped = stopped_by_budget = True
                         break
-                    if maker.user_id == user_id:
+                    if maker[1] == user_id:  # USER
                         stopped = self_trade = True
                         break
                     if lots > affordable:  # the budget ends inside this maker
@@ -314,11 +427,11 @@ class Engine:
                     left -= lots * lot_cost
                     fills.append((maker, lots))
                     top_take += lots
-                    maker = maker.next
+                    maker = maker[9]  # NEXT
             else:
                 while maker is not None:
-                    lots = maker.remaining_lots
-                    if maker.user_id == user_id:
+                    lots = maker[2]  # REMAINING
+                    if maker[1] == user_id:  # USER
                         stopped = self_trade = True
                         break
                     if lots >= left:
@@ -330,7 +443,7 @@ class Engine:
                     left -= lots
                     fills.append((maker, lots))
                     top_take += lots
-                    maker = maker.next
+                    maker = maker[9]  # NEXT
             if stopped:
                 break
             popped.append(heappop(opposite_heap))  # the walk takes this level whole
@@ -354,6 +467,7 @@ class Engine:
         maker_fee_e8 = book.maker_fee_e8
         taker_fee_e8 = book.taker_fee_e8
         open_orders = self._orders
+        by_user = book.by_user
         # Makers receive what the taker gives and give (from locked) what it receives:
         # summed per maker user, keyed by int to keep the per-fill cost low.
         makers_got: dict[int, int] = {}  # available, in the taker's give asset
@@ -361,11 +475,11 @@ class Engine:
         trade_seq = self.last_trade_seq
         filled = filled_quote = taker_fee = maker_fees = 0
         for maker, lots in fills:
-            maker_price = maker.price_ticks
+            maker_price = maker[7].price_ticks  # LEVEL
             quote_amount = maker_price * lots * unit_atoms
             base_amount = lots * lot_atoms
-            maker_user = maker.user_id
-            maker_id = maker.order_id
+            maker_user = maker[1]  # USER
+            maker_id = maker[0]  # OID
             if is_buy:  # the maker sold base and receives quote
                 maker_fee = quote_amount * maker_fee_e8 // FEE_SCALE if maker_fee_e8 else 0
                 fee = base_amount * taker_fee_e8 // FEE_SCALE if taker_fee_e8 else 0
@@ -376,11 +490,10 @@ class Engine:
                 fee = quote_amount * taker_fee_e8 // FEE_SCALE if taker_fee_e8 else 0
                 makers_gave[maker_user] = makers_gave.get(maker_user, 0) + quote_amount
                 makers_got[maker_user] = makers_got.get(maker_user, 0) + base_amount - maker_fee
-            remaining = maker.remaining_lots - lots
-            maker.remaining_lots = remaining
-            maker.filled_lots += lots
-            maker.filled_quote_atoms += quote_amount
-            maker.fee_atoms += maker_fee
+            remaining = maker[2] = maker[2] - lots  # REMAINING
+            maker_filled = maker[3] = maker[3] + lots  # FILLED
+            maker_quote = maker[4] = maker[4] + quote_amount  # FILLED_QUOTE
+            maker_fee_total = maker[5] = maker[5] + maker_fee  # FEE
             trade_seq += 1
             events.append(
                 (TRADE, symbol, trade_seq, maker_id, order_id, maker_user, user_id,
@@ -388,34 +501,46 @@ class Engine:
             )  # fmt: skip
             events.append(
                 (ORDER, maker_id, PARTIALLY_FILLED if remaining else FILLED, remaining,
-                 maker.filled_lots, maker.filled_quote_atoms, maker.fee_atoms)
+                 maker_filled, maker_quote, maker_fee_total)
             )  # fmt: skip
             if not remaining:
                 del open_orders[maker_id]
-                maker.prev = None  # no back link: a filled run of makers frees by refcount
-                book.unlink_user(maker)
+                maker[8] = None  # PREV: no back link, so a filled run of makers frees by refcount
+                newer = maker[10]  # USER_PREV; out of its user's index, inline
+                older = maker[11]  # USER_NEXT
+                if newer is None:
+                    if older is None:
+                        del by_user[maker_user]
+                    else:
+                        by_user[maker_user] = older
+                        older[10] = None
+                else:
+                    newer[11] = older
+                    if older is not None:
+                        older[10] = newer
             filled += lots
             filled_quote += quote_amount
             taker_fee += fee
             maker_fees += maker_fee
         self.last_trade_seq = trade_seq
 
-        # Take consumed levels out; trim the front of the level the walk stopped in.
+        # Take consumed levels out (cleared: their orders point at them); trim the front of
+        # the level the walk stopped in.
         for key in popped:
-            del opposite[key]
+            level = opposite.pop(key)
+            level.head = level.tail = None
         if top_take:
             level = opposite[opposite_heap[0]]
             level.lots -= top_take
             if level.lots:
                 head = level.head
                 assert head is not None
-                while not head.remaining_lots:  # the filled makers at the front
-                    after = head.next
-                    head.next = None
-                    assert after is not None
+                while not head[2]:  # REMAINING: the filled makers at the front
+                    after = head[9]  # NEXT
+                    head[9] = None
                     head = after
                 level.head = head
-                head.prev = None
+                head[8] = None  # PREV
             else:
                 level.head = level.tail = None
                 del opposite[heappop(opposite_heap)]
@@ -436,13 +561,7 @@ class Engine:
             else:
                 status = PARTIALLY_FILLED if filled else OPEN
                 locked_after = price * remaining * unit_atoms if is_buy else remaining * lot_atoms
-                self._rest(
-                    book,
-                    RestingOrder(
-                        order_id, user_id, side, price, remaining, filled, filled_quote,
-                        taker_fee, seq,
-                    ),
-                )  # fmt: skip
+                self._rest(book, side, order_id, user_id, price, remaining, filled, filled_quote, taker_fee, seq)
         events.append((ORDER, order_id, status, remaining, filled, filled_quote, taker_fee))
 
         if is_buy:
@@ -478,106 +597,62 @@ class Engine:
                 events.append(change)
         return events
 
-    def _emit_balances(
-        self,
-        events: list[Event],
-        d_available: dict[BalanceKey, int],
-        d_locked: dict[BalanceKey, int],
-    ) -> None:
-        """Append summed BALANCE events sorted by (user, asset); update ``available``."""
-        available = self.available
-        keys = list(d_available)
-        keys.extend(k for k in d_locked if k not in d_available)
-        keys.sort()
-        for k in keys:
-            d_av = d_available.get(k, 0)
-            d_lk = d_locked.get(k, 0)
-            if d_av or d_lk:
-                events.append((BALANCE, k[0], k[1], d_av, d_lk))
-                if d_av and k in available:
-                    available[k] += d_av
-
     # ------------------------------------------------------------------ cancels
-    def _unlink(self, order: RestingOrder) -> tuple[str, int]:
-        """Take an open order out of the index and its level; clear its user links (the
-        caller takes it out of ``by_user`` first).
-
-        Returns the asset and amount its lock releases."""
-        book = order.book
-        assert book is not None, "order is not in a book"
-        del self._orders[order.order_id]
-        remaining = order.remaining_lots
-        price = order.price_ticks
-        if order.side == BUY:
-            level = book.bids[-price]
-            asset, amount = book.quote, price * remaining * book.unit_atoms
-        else:
-            level = book.asks[price]
-            asset, amount = book.base, remaining * book.lot_atoms
+    def _unlink(self, order: Order) -> tuple[str, int]:
+        """Take an open order out of the index and its level, and clear its links (the
+        caller takes it out of ``by_user`` first). Returns the asset and amount its lock
+        releases."""
+        del self._orders[order[OID]]
+        level: Level = order[LEVEL]
+        remaining: int = order[REMAINING]
         level.lots -= remaining
-        level.unlink(order)
-        order.remaining_lots = 0
-        order.book = None
-        order.user_prev = order.user_next = None
-        return asset, amount
+        before, after = order[PREV], order[NEXT]
+        if before is None:
+            level.head = after
+        else:
+            before[NEXT] = after
+        if after is None:
+            level.tail = before
+        else:
+            after[PREV] = before
+        order[PREV] = order[NEXT] = order[USER_PREV] = order[USER_NEXT] = None
+        return level.asset, remaining * level.lock_per_lot
 
-    @staticmethod
-    def _cancelled_event(order: RestingOrder) -> Event:
-        return (
-            ORDER, order.order_id, CANCELLED, order.remaining_lots, order.filled_lots,
-            order.filled_quote_atoms, order.fee_atoms,
-        )  # fmt: skip
-
-    def _cancel_orders(self, orders: list[RestingOrder]) -> list[Event]:
+    def _cancel_orders(self, orders: list[Order]) -> list[Event]:
         """Cancel open orders, in the given order (the caller updates ``by_user``)."""
         events: list[Event] = []
         released: dict[BalanceKey, int] = {}
         for order in orders:
-            events.append(self._cancelled_event(order))
+            events.append(
+                (ORDER, order[OID], CANCELLED, order[REMAINING], order[FILLED_LOTS], order[FILLED_QUOTE], order[FEE])
+            )
             asset, amount = self._unlink(order)
-            key = (order.user_id, asset)
+            key = (order[USER], asset)
             released[key] = released.get(key, 0) + amount
-        self._emit_balances(events, released, {k: -v for k, v in released.items()})
+        self._emit_balances(events, released)
         return events
 
-    def _cancel_all(self, user_id: int, symbol: str) -> list[Event]:
-        book = self._books.get(symbol)
-        if book is None:
-            return [(REJECTED, None, MARKET_NOT_FOUND)]
-        orders = book.pop_user_orders(user_id)
-        return self._cancel_orders(orders) if orders else []
-
-    def _set_status(self, symbol: str, status: str) -> list[Event]:
-        if status not in MARKET_STATUSES:
-            raise ValueError(f"unknown market status {status!r}")
-        book = self._books.get(symbol)
-        if book is None:
-            return [(REJECTED, None, MARKET_NOT_FOUND)]
-        if book.status == DELISTED and status != DELISTED:
-            return [(REJECTED, None, MARKET_DELISTED)]
-        book.status = status
-        events: list[Event] = []
-        if status == DELISTED:
-            orders = book.live_orders()
-            book.by_user.clear()
-            events = self._cancel_orders(orders)
-            book.bids.clear()
-            book.bid_heap.clear()
-            book.asks.clear()
-            book.ask_heap.clear()
-        events.append((STATUS, symbol, status))
-        return events
+    def _emit_balances(self, events: list[Event], released: dict[BalanceKey, int]) -> None:
+        """Append the BALANCE events of released locks, sorted by (user, asset); update
+        ``available``."""
+        available = self.available
+        for key in sorted(released):
+            amount = released[key]
+            if amount:
+                events.append((BALANCE, key[0], key[1], amount, -amount))
+                if key in available:
+                    available[key] += amount
 
     # -------------------------------------------------------- reads and recovery
     def snapshot(self, symbol: str) -> list[RestingOrder]:
         """Open orders of a market in priority order: bids best first, then asks best
         first, FIFO within a price. Copies: changing them does not change the book."""
         book = self._books[symbol]
-        return [order.copy() for side in (BUY, SELL) for level in book.sorted_levels(side) for order in level]
+        return [RestingOrder.of(order) for side in (BUY, SELL) for level in book.sorted_levels(side) for order in level]
 
     def open_orders(self, symbol: str) -> list[RestingOrder]:
         """Open orders of a market in seq order (copies)."""
-        return [order.copy() for order in self._books[symbol].live_orders()]
+        return [RestingOrder.of(order) for order in self._books[symbol].live_orders()]
 
     def depth(self, symbol: str, limit: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Aggregated levels ``(price_ticks, total_lots)``, best first, at most ``limit`` a side."""
@@ -605,10 +680,12 @@ class Engine:
             _positive_int(given.price_ticks, "price_ticks")
             _positive_int(given.remaining_lots, "remaining_lots")
             _positive_int(given.seq, "seq")
-            order = given.copy()
-            self._rest(book, order)
-            if order.seq > self.last_seq:
-                self.last_seq = order.seq
+            self._rest(
+                book, given.side, given.order_id, given.user_id, given.price_ticks, given.remaining_lots,
+                given.filled_lots, given.filled_quote_atoms, given.fee_atoms, given.seq,
+            )  # fmt: skip
+            if given.seq > self.last_seq:
+                self.last_seq = given.seq
 
     def locked_by_open_orders(self) -> dict[BalanceKey, int]:
         """What every open order holds locked, summed per (user_id, asset), sorted.
@@ -616,15 +693,9 @@ class Engine:
         For the recovery check: it must equal the locked balances in the database."""
         locked: dict[BalanceKey, int] = {}
         for order in self._orders.values():
-            book = order.book
-            assert book is not None
-            if order.side == BUY:
-                key = (order.user_id, book.quote)
-                amount = order.price_ticks * order.remaining_lots * book.unit_atoms
-            else:
-                key = (order.user_id, book.base)
-                amount = order.remaining_lots * book.lot_atoms
-            locked[key] = locked.get(key, 0) + amount
+            level: Level = order[LEVEL]
+            key = (order[USER], level.asset)
+            locked[key] = locked.get(key, 0) + order[REMAINING] * level.lock_per_lot
         return dict(sorted(locked.items()))
 
 

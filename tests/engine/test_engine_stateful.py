@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from reference import Reference, RefMarket
 
+from orders.engine import book as fields
 from orders.engine.commands import Cancel, CancelAll, MarketSpec, Place, SetStatus
 from orders.engine.engine import Engine
 
@@ -161,10 +162,28 @@ class EngineMatchesReference(RuleBasedStateMachine):
             for user, newest in book.by_user.items():
                 order, newer = newest, None
                 while order is not None:
-                    assert order.user_id == user and order.user_prev is newer
-                    indexed.append(order.order_id)
-                    order, newer = order.user_next, order
+                    assert order[fields.USER] == user and order[fields.USER_PREV] is newer
+                    indexed.append(order[fields.OID])
+                    order, newer = order[fields.USER_NEXT], order
             assert sorted(indexed) == sorted(o.order_id for o in self.engine.open_orders(symbol))
+
+    @invariant()
+    def levels_link_exactly_their_orders(self) -> None:
+        linked = []
+        for symbol, *_ in MARKETS:
+            book = self.engine._books[symbol]
+            for levels in (book.bids, book.asks):
+                for level in levels.values():
+                    order, older, lots = level.head, None, 0
+                    while order is not None:
+                        assert (
+                            order[fields.LEVEL] is level and order[fields.PREV] is older and order[fields.REMAINING] > 0
+                        )
+                        linked.append(order[fields.OID])
+                        lots += order[fields.REMAINING]
+                        order, older = order[fields.NEXT], order
+                    assert level.tail is older and level.lots == lots
+        assert sorted(linked) == sorted(self.engine._orders)
 
     @invariant()
     def value_is_conserved_and_never_negative(self) -> None:

@@ -4,9 +4,10 @@ Runs standalone: ``.venv/bin/python bench/engine_core.py`` (under a minute; ``--
 smaller run). A fixed seeded mix on a book of 1,000,000 resting orders, then on a book
 of 10,000 resting orders a side, in batches of 1,000 commands like the loop's: before
 each batch (untimed) the fields are decoded and ``available`` is loaded with the batch's
-takers, as the loop does from PostgreSQL. Each timed step is the full engine step: build
-the command, check the balance and take the lock, match, build the events. Not included:
-decoding the wire format and the database.
+takers, as the loop does from PostgreSQL. Each timed step is the full engine step: call
+the engine with the command's decoded fields (``engine.place``/``engine.cancel``, exactly as
+the loop does; no command object is built), check the balance and take the lock, match,
+build the events. Not included: decoding the wire format and the database.
 
 Last line, exactly: ``engine_core commands_per_s=<int> p99_us=<float> mib_per_million=<float>``
 (the worse figure of the two books for throughput and p99).
@@ -24,7 +25,7 @@ from decimal import Decimal
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from orders.engine.commands import Cancel, MarketSpec, Place  # noqa: E402
+from orders.engine.commands import MarketSpec  # noqa: E402
 from orders.engine.engine import Engine  # noqa: E402
 
 SYMBOL = "BTC_USDT"
@@ -66,13 +67,13 @@ def build_book(
 ) -> list[tuple[int, int]]:
     """Rest ``per_side`` orders on each side, spread over ``levels`` prices; returns (id, user) of each."""
     placed = []
-    execute = engine.execute
+    place = engine.place
     for i in range(per_side * 2):
         side = "buy" if i % 2 == 0 else "sell"
         offset = 1 + rng.randrange(levels)
         price = MID - offset if side == "buy" else MID + offset
         oid, user = new_id(), 1 + rng.randrange(USERS)
-        execute(Place(oid, user, SYMBOL, side, "limit", "gtc", price, 1 + rng.randrange(100), None))
+        place(oid, user, SYMBOL, side, "limit", "gtc", price, 1 + rng.randrange(100), None)
         placed.append((oid, user))
     return placed
 
@@ -126,8 +127,7 @@ BATCH = 1000
 
 
 def run_throughput(engine: Engine, mix: Mix, n_commands: int) -> float:
-    execute = engine.execute
-    place, cancel = Place, Cancel
+    place, cancel = engine.place, engine.cancel
     clock = time.perf_counter
     elapsed = 0.0
     for _ in range(n_commands // BATCH):
@@ -136,17 +136,16 @@ def run_throughput(engine: Engine, mix: Mix, n_commands: int) -> float:
         start = clock()
         for kind, fields in commands:
             if kind == P:
-                execute(place(*fields))
+                place(*fields)
             else:
-                execute(cancel(*fields))
+                cancel(*fields)
         elapsed += clock() - start
     return n_commands // BATCH * BATCH / elapsed
 
 
 def run_latency(engine: Engine, mix: Mix, n_commands: int) -> tuple[float, float, dict[str, float]]:
     """p99 and p50 of single commands in microseconds, and the mean by kind of command."""
-    execute = engine.execute
-    place, cancel = Place, Cancel
+    place, cancel = engine.place, engine.cancel
     clock = time.perf_counter_ns
     samples: list[int] = []
     record = samples.append
@@ -157,9 +156,9 @@ def run_latency(engine: Engine, mix: Mix, n_commands: int) -> tuple[float, float
         for kind, fields in commands:
             start = clock()
             if kind == P:
-                execute(place(*fields))
+                place(*fields)
             else:
-                execute(cancel(*fields))
+                cancel(*fields)
             elapsed = clock() - start
             record(elapsed)
             label = "cancel" if kind == C else ("passive" if fields[5] == "gtc" else "marketable")

@@ -205,23 +205,26 @@ class Engine:
         if avail < lock:
             return [(REJECTED, order_id, INSUFFICIENT_BALANCE)]
 
-        # Best live level of the opposite side (empty levels are dropped lazily here).
+        # Does it cross? The opposite heap's keys are asks' prices and bids' -prices, so a
+        # limit crosses when the best key is <= ``cross_key``, if that level is not empty
+        # (empty levels are dropped lazily here, and only when they might be in the way).
         if is_buy:
-            opposite, opposite_heap = book.asks, book.ask_heap
+            opposite, opposite_heap, cross_key = book.asks, book.ask_heap, price
         else:
-            opposite, opposite_heap = book.bids, book.bid_heap
-        while opposite_heap:
-            top = opposite[opposite_heap[0]]
-            if top.lots:
-                if is_market or (price >= top.price_ticks if is_buy else price <= top.price_ticks):
-                    if tif == POST_ONLY and not is_market:
-                        return [(REJECTED, order_id, POST_ONLY_REJECT)]
-                    return self._take(
-                        book, order_id, user_id, side, is_buy, is_market, tif, price, qty,
-                        quote_atoms or 0, asset, opposite, opposite_heap,
-                    )  # fmt: skip
-                break
-            del opposite[heappop(opposite_heap)]
+            opposite, opposite_heap, cross_key = book.bids, book.bid_heap, -price
+        if opposite_heap and (is_market or opposite_heap[0] <= cross_key):
+            while opposite_heap:
+                top_key = opposite_heap[0]
+                if opposite[top_key].lots:
+                    if is_market or top_key <= cross_key:
+                        if tif == POST_ONLY and not is_market:
+                            return [(REJECTED, order_id, POST_ONLY_REJECT)]
+                        return self._take(
+                            book, order_id, user_id, side, is_buy, is_market, tif, price, qty,
+                            quote_atoms or 0, asset, opposite, opposite_heap,
+                        )  # fmt: skip
+                    break
+                del opposite[heappop(opposite_heap)]
 
         # Nothing to match.
         seq = self.last_seq = self.last_seq + 1

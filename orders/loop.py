@@ -37,7 +37,7 @@ from markets.models import Market
 from orders import batch_store
 from orders.batch_store import Batch, from_atoms
 from orders.engine.book import RestingOrder
-from orders.engine.commands import Cancel, CancelAll, MarketSpec, Place, SetStatus
+from orders.engine.commands import CancelAll, MarketSpec, SetStatus
 from orders.engine.engine import Engine
 from orders.engine.events import ACCEPTED, BALANCE, ORDER, REJECTED, TRADE
 from orders.engine.units import to_atoms, to_steps
@@ -374,7 +374,7 @@ class ShardLoop:
                     seen_client_ids[client_key] = command["id"]
             elif kind == "cancel":
                 if command["s"] in self.specs:
-                    self._apply(engine.execute(Cancel(command["id"], command["u"])), batch, command)
+                    self._apply(engine.cancel(command["id"], command["u"]), batch, command)
                 else:
                     batch.replies.append((command["r"], {"error": "ORDER_NOT_FOUND"}))
             elif kind == "cancel_all":
@@ -407,9 +407,10 @@ class ShardLoop:
                 qty_lots = None
             else:
                 quote_atoms = None
-        place = Place(command["id"], command["u"], command["s"], command["sd"], command["t"], command["tif"],
-                      price_ticks, qty_lots, quote_atoms)  # fmt: skip
-        self._apply(self.engine.execute(place), batch, command)
+        # The engine takes the fields directly: no command object to build (docs/decisions/0012).
+        events = self.engine.place(command["id"], command["u"], command["s"], command["sd"], command["t"],
+                                   command["tif"], price_ticks, qty_lots, quote_atoms)  # fmt: skip
+        self._apply(events, batch, command)
 
     def _to_steps(self, text: str, step: Decimal) -> int:
         """Price or quantity text in ticks or lots; the few distinct values of a book are cached."""

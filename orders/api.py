@@ -3,6 +3,7 @@ query (a repeated client_order_id), then the engine round trip."""
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -35,6 +36,15 @@ PAGING = [OpenApiParameter("limit", OpenApiTypes.INT), OpenApiParameter("cursor"
 class OrdersView(APIView):
     rate_limit: DeferredRateLimit
 
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple:
+        # The common cases decided without parsing Accept: the only renderer, as DRF would choose it.
+        meta = request._request.META
+        if meta.get("HTTP_ACCEPT", "*/*") in ("*/*", "application/json") and not meta.get("QUERY_STRING"):
+            renderers = self.get_renderers()
+            if len(renderers) == 1:
+                return renderers[0], renderers[0].media_type
+        return super().perform_content_negotiation(request, force)
+
     def check_throttles(self, request: Request) -> None:
         if request.method != "POST" or list(self.throttle_classes) != [CallerRateThrottle]:
             super().check_throttles(request)
@@ -64,13 +74,15 @@ class OrdersView(APIView):
         },
         summary="Place an order",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> HttpResponse:
         try:
             order, created = services.place_order(caller=request.user, data=request.data, rate_limit=self.rate_limit)
         finally:
             self.rate_limit.enforce()  # a no-op when the push checked it
         body = order if isinstance(order, dict) else selectors.serialize_order_with_fills(order)
-        return Response(body, status=201 if created else 200)
+        # The renderer's bytes and Content-Type, without a template response to render them.
+        content = request.accepted_renderer.render(body)
+        return HttpResponse(content, status=201 if created else 200, content_type=request.accepted_media_type)
 
     @extend_schema(
         parameters=[SYMBOL, OpenApiParameter("status", OpenApiTypes.STR, enum=["open", "all"]), *PAGING],

@@ -1,5 +1,6 @@
-"""POST /spot/orders counts the rate limit inside its engine push (one Redis round trip): the
-answers are the same as with the limit checked before the view, whatever the request."""
+"""The shortcuts of POST /spot/orders answer as the general path would: the rate limit counted
+inside the engine push (one Redis round trip) still wins over every other answer, and the
+fixed content negotiation and direct rendering give the same statuses, bodies and headers."""
 
 from __future__ import annotations
 
@@ -99,3 +100,30 @@ def test_other_order_endpoints_keep_the_ordinary_throttle(market, funded, settin
     assert trader.get("/spot/orders").status_code == 200
     assert_rate_limited(trader.get("/spot/orders"))
     assert_rate_limited(trader.delete("/spot/orders?symbol=BTC_USDT"))
+
+
+def test_placement_answers_carry_the_headers_of_every_drf_answer(market, funded):
+    trader = funded(USDT="1000")
+    placed = trader.post("/spot/orders", ORDER)
+    listed = trader.get("/spot/orders")
+    assert placed.status_code == 201 and placed.json()["status"] == "open"
+    assert {k: v for k, v in placed.items() if k != "Content-Length"} == {
+        k: v for k, v in listed.items() if k != "Content-Length"
+    }
+    assert placed["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("accept", "query", "status", "body"),
+    [
+        ("text/html", "", 406, b'{"error":"NOT_ACCEPTABLE"}'),
+        ("application/json; indent=4", "", 201, None),
+        ("*/*", "?format=xml", 404, b'{"error":"NOT_FOUND"}'),
+    ],
+)
+def test_unusual_accept_headers_and_formats_are_negotiated_as_before(market, funded, accept, query, status, body):
+    trader = funded(USDT="1000")
+    response = trader.client.post(f"/spot/orders{query}", ORDER, format="json", HTTP_ACCEPT=accept)
+    assert response.status_code == status
+    if body is not None:
+        assert response.content == body

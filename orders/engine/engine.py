@@ -220,7 +220,7 @@ class Engine:
                         if tif == POST_ONLY and not is_market:
                             return [(REJECTED, order_id, POST_ONLY_REJECT)]
                         return self._take(
-                            book, order_id, user_id, side, is_buy, is_market, tif, price, qty,
+                            book, order_id, user_id, side, is_buy, is_market, tif, price, cross_key, qty,
                             quote_atoms or 0, asset, opposite, opposite_heap,
                         )  # fmt: skip
                     break
@@ -382,13 +382,14 @@ class Engine:
         is_market: bool,
         tif: str,
         price: int,
+        cross_key: int,
         qty: int,
         quote_atoms: int,
         give_asset: str,
         opposite: dict[int, Level],
         opposite_heap: list[int],
     ) -> list[Event]:
-        """Match a taker that crosses the best opposite level."""
+        """Match a taker that crosses the best opposite level (see ``place`` for ``cross_key``)."""
         unit_atoms = book.unit_atoms
         by_budget = is_market and is_buy  # market buy: spend at most quote_atoms
         # Plan: walk the book as matching would, without changing it, to find the fills,
@@ -400,13 +401,14 @@ class Engine:
         stopped_by_budget = False
         self_trade = False
         while opposite_heap:
-            level = opposite[opposite_heap[0]]
+            level_key = opposite_heap[0]
+            level = opposite[level_key]
             if not level.lots:
                 del opposite[heappop(opposite_heap)]
                 continue
-            level_price = level.price_ticks
-            if not is_market and (level_price > price if is_buy else level_price < price):
+            if not is_market and level_key > cross_key:
                 break
+            level_price = level.price_ticks
             top_take = 0
             maker = level.head
             stopped = False
@@ -472,9 +474,9 @@ class Engine:
         open_orders = self._orders
         by_user = book.by_user
         # Makers receive what the taker gives and give (from locked) what it receives:
-        # summed per maker user, keyed by int to keep the per-fill cost low.
-        makers_got: dict[int, int] = {}  # available, in the taker's give asset
-        makers_gave: dict[int, int] = {}  # locked, in the taker's receive asset
+        # summed per maker user as [got (available, in the taker's give asset), gave
+        # (locked, in the taker's receive asset)], keyed by int to keep the per-fill cost low.
+        makers: dict[int, list[int]] = {}
         trade_seq = self.last_trade_seq
         filled = filled_quote = taker_fee = maker_fees = 0
         for maker, lots in fills:
@@ -486,13 +488,19 @@ class Engine:
             if is_buy:  # the maker sold base and receives quote
                 maker_fee = quote_amount * maker_fee_e8 // FEE_SCALE if maker_fee_e8 else 0
                 fee = base_amount * taker_fee_e8 // FEE_SCALE if taker_fee_e8 else 0
-                makers_gave[maker_user] = makers_gave.get(maker_user, 0) + base_amount
-                makers_got[maker_user] = makers_got.get(maker_user, 0) + quote_amount - maker_fee
+                maker_got = quote_amount - maker_fee
+                maker_gave = base_amount
             else:  # the maker bought base with quote it had locked at this very price
                 maker_fee = base_amount * maker_fee_e8 // FEE_SCALE if maker_fee_e8 else 0
                 fee = quote_amount * taker_fee_e8 // FEE_SCALE if taker_fee_e8 else 0
-                makers_gave[maker_user] = makers_gave.get(maker_user, 0) + quote_amount
-                makers_got[maker_user] = makers_got.get(maker_user, 0) + base_amount - maker_fee
+                maker_got = base_amount - maker_fee
+                maker_gave = quote_amount
+            sums = makers.get(maker_user)
+            if sums is None:
+                makers[maker_user] = [maker_got, maker_gave]
+            else:
+                sums[0] += maker_got
+                sums[1] += maker_gave
             remaining = maker[2] = maker[2] - lots  # REMAINING
             maker_filled = maker[3] = maker[3] + lots  # FILLED
             maker_quote = maker[4] = maker[4] + quote_amount  # FILLED_QUOTE
@@ -576,16 +584,16 @@ class Engine:
         fee_user = self.fee_user_id
         changes: list[Event] = []
         append = changes.append
-        for maker_user, amount in makers_gave.items():
-            append((BALANCE, maker_user, recv_asset, 0, -amount))
-            append((BALANCE, maker_user, give_asset, makers_got[maker_user], 0))
+        for maker_user, (maker_got, maker_gave) in makers.items():
+            append((BALANCE, maker_user, recv_asset, 0, -maker_gave))
+            append((BALANCE, maker_user, give_asset, maker_got, 0))
         append((BALANCE, user_id, give_asset, -gave - locked_after, locked_after))
         append((BALANCE, user_id, recv_asset, received, 0))
         if taker_fee:
             append((BALANCE, fee_user, recv_asset, taker_fee, 0))
         if maker_fees:
             append((BALANCE, fee_user, give_asset, maker_fees, 0))
-        if (taker_fee or maker_fees) and (fee_user == user_id or fee_user in makers_gave):
+        if (taker_fee or maker_fees) and (fee_user == user_id or fee_user in makers):
             changes = _summed(changes)
         changes.sort()
         available = self.available

@@ -159,12 +159,14 @@ WITH new_orders AS (
 ), updated AS (
     UPDATE wallets_balance b SET available = b.available + c.d_available, locked = b.locked + c.d_locked
     FROM changes c WHERE b.user_id = c.user_id AND b.token = c.token
-    RETURNING b.user_id, b.token
 ), created AS (
-    -- a balance the batch only pays into; the CHECK is judged on the proposed row, so never below zero
+    -- a balance the batch only pays into. Every part of the statement sees the rows as they were
+    -- before it, so "not in wallets_balance" is exactly "not updated above" (an index probe per
+    -- row, where comparing against the UPDATE's output was a nested loop of rows x rows). The
+    -- CHECK is judged on the proposed row, so it is never below zero.
     INSERT INTO wallets_balance AS b (user_id, token, available, locked)
     SELECT c.user_id, c.token, c.d_available, c.d_locked FROM changes c
-    WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.user_id = c.user_id AND u.token = c.token)
+    WHERE NOT EXISTS (SELECT 1 FROM wallets_balance e WHERE e.user_id = c.user_id AND e.token = c.token)
     ORDER BY 1, 2
     ON CONFLICT (user_id, token) DO UPDATE SET available = b.available + EXCLUDED.available,
         locked = b.locked + EXCLUDED.locked

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 MAX_DECIMALS = 18  # NUMERIC(38, 18) in the database
 MAX_DIGITS = 38
+_EXACT = Context(prec=MAX_DIGITS + MAX_DECIMALS)  # normalize() rounds to its context's precision
 
 
 def parse_decimal(value: Any) -> Decimal | None:
@@ -40,5 +41,4 @@ def fmt(value: Decimal | None) -> str | None:
         return None
     if value == 0:
         return "0"
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(_EXACT), "f")

@@ -8,8 +8,9 @@ the loop answers nobody until the commit returns.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Context, Decimal
 from typing import Any
 
@@ -18,15 +19,53 @@ import psycopg
 from django.db import connection
 
 from orders.engine.commands import MarketSpec
-from orders.engine.units import to_atoms
+from orders.engine.units import ATOMS_PER_UNIT
 
 _WIDE = Context(prec=80)  # wide enough for any NUMERIC(38, 18): scaling never rounds
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Key = tuple[int, str]
 
 
 def from_atoms(n: int) -> Decimal:
     """``units.from_atoms`` on the hot path: the same exact value, without building digit tuples."""
     return Decimal(n).scaleb(-18, _WIDE)
+
+
+def atoms_text(n: int) -> str:
+    """``n`` atoms as the plain decimal text the API sends and NUMERIC reads, exactly:
+    ``1500000000000000000`` -> ``"1.5"`` (what ``fmt(from_atoms(n))`` gives, in a third of the time)."""
+    if n >= 0:
+        whole, fraction = divmod(n, ATOMS_PER_UNIT)
+        sign = ""
+    else:
+        whole, fraction = divmod(-n, ATOMS_PER_UNIT)
+        sign = "-"
+    if not fraction:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{fraction:018d}".rstrip("0")
+
+
+def micros(moment: datetime) -> int:
+    """Microseconds since the epoch, exactly (no float on the way)."""
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+class TradeIds:
+    """Trade ids of one batch: version-4 UUID text, 74 random bits per batch and a counter in
+    the last 48 bits (one ``os.urandom`` per batch instead of one per trade)."""
+
+    def __init__(self) -> None:
+        base = int.from_bytes(os.urandom(16), "big")
+        base = (base & ~(0xF << 76)) | (0x4 << 76)  # version 4
+        base = (base & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+        self._base = base & ~((1 << 48) - 1)
+        self._count = 0
+
+    def __call__(self) -> str:
+        self._count += 1
+        h = f"{self._base | self._count:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class StaleFence(Exception):
@@ -41,20 +80,25 @@ class Batch:
     new_orders: dict[str, tuple[dict[str, Any], int]] = field(default_factory=dict)  # id -> (command, seq)
     # id -> (symbol, status, remaining lots, filled lots, filled quote atoms, fee atoms)
     order_state: dict[str, tuple[str, str, int, int, int, int]] = field(default_factory=dict)
+    # (id, symbol, price, quantity, quote, taker side, maker order, taker order, maker user, taker user,
+    #  maker fee, taker fee, created µs), amounts in atoms
     trades: list[tuple[Any, ...]] = field(default_factory=list)
     deltas: dict[Key, list[int]] = field(default_factory=dict)  # (user, token) -> [available, locked] atoms
     replies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)
-    created_at: dict[Any, datetime] = field(default_factory=dict)  # new order / trade id -> its moment
+    created_us: dict[str, int] = field(default_factory=dict)  # new order id -> its moment, µs since the epoch
+    trade_id: TradeIds = field(default_factory=TradeIds)
+    now_us: int = 0
     _ticks: int = 0
 
-    def stamp(self, key: Any) -> datetime:
-        """A moment for a new order or trade: the batch's time plus one microsecond per row, so
-        "newest first" follows the engine's own order even inside one batch."""
+    def __post_init__(self) -> None:
+        self.now_us = micros(self.now)
+
+    def stamp(self) -> int:
+        """A moment for a new order or trade (µs since the epoch): the batch's time plus one
+        microsecond per row, so "newest first" follows the engine's own order even inside one batch."""
         self._ticks += 1
-        moment = self.now + timedelta(microseconds=self._ticks)
-        self.created_at[key] = moment
-        return moment
+        return self.now_us + self._ticks
 
 
 def _raw() -> Any:
@@ -111,7 +155,7 @@ def read_inputs(
             )
         if balance_keys:
             balance_cursor.execute(
-                "SELECT b.user_id, b.token, b.available FROM jsonb_array_elements(%s::jsonb) AS k "
+                "SELECT b.user_id, b.token, trunc(b.available * 1e18)::text FROM jsonb_array_elements(%s::jsonb) AS k "
                 "JOIN wallets_balance b ON b.user_id = (k->>0)::bigint AND b.token = k->>1 "
                 "ORDER BY b.user_id, b.token FOR UPDATE OF b",
                 [_json(sorted(balance_keys))],
@@ -119,7 +163,7 @@ def read_inputs(
     if fence_cursor.rowcount != 1:
         raise StaleFence()
     known = {(u, c): str(oid) for u, c, oid in ids_cursor.fetchall()} if client_ids else {}
-    available = {(u, t): to_atoms(amount) for u, t, amount in balance_cursor.fetchall()} if balance_keys else {}
+    available = {(u, t): int(atoms) for u, t, atoms in balance_cursor.fetchall()} if balance_keys else {}
     return known, available
 
 
@@ -131,7 +175,8 @@ WITH new_orders AS (
         quote_quantity, filled_quantity, filled_quote, fee, status, seq, created_at, updated_at)
     SELECT (r->>0)::uuid, (r->>1)::bigint, r->>2, r->>3, r->>4, r->>5, r->>6, r->>7, (r->>8)::numeric,
         (r->>9)::numeric, (r->>10)::numeric, (r->>11)::numeric, (r->>12)::numeric, (r->>13)::numeric, r->>14,
-        (r->>15)::bigint, (r->>16)::timestamptz, (r->>16)::timestamptz
+        (r->>15)::bigint, TIMESTAMPTZ 'epoch' + (r->>16)::bigint * INTERVAL '1 microsecond',
+        TIMESTAMPTZ 'epoch' + (r->>16)::bigint * INTERVAL '1 microsecond'
     FROM jsonb_array_elements(%(orders)s::jsonb) AS r
 ), order_updates AS (
     UPDATE orders_order o SET status = r->>1, filled_quantity = (r->>2)::numeric, filled_quote = (r->>3)::numeric,
@@ -141,7 +186,8 @@ WITH new_orders AS (
     INSERT INTO orders_trade (id, symbol, price, quantity, quote_quantity, taker_side, maker_order_id, taker_order_id,
         maker_user_id, taker_user_id, maker_fee, taker_fee, created_at)
     SELECT (r->>0)::uuid, r->>1, (r->>2)::numeric, (r->>3)::numeric, (r->>4)::numeric, r->>5, (r->>6)::uuid,
-        (r->>7)::uuid, (r->>8)::bigint, (r->>9)::bigint, (r->>10)::numeric, (r->>11)::numeric, (r->>12)::timestamptz
+        (r->>7)::uuid, (r->>8)::bigint, (r->>9)::bigint, (r->>10)::numeric, (r->>11)::numeric,
+        TIMESTAMPTZ 'epoch' + (r->>12)::bigint * INTERVAL '1 microsecond'
     FROM jsonb_array_elements(%(trades)s::jsonb) AS r
 ), ticker AS (
     INSERT INTO orders_tickerbucket AS t (symbol, minute, open, high, low, close, volume, quote_volume, trade_count,
@@ -193,13 +239,14 @@ def write(batch: Batch, *, specs: dict[str, MarketSpec], fee_user_id: int, ref: 
 
 def _new_order_rows(batch: Batch, specs: dict[str, MarketSpec]) -> list[tuple[Any, ...]]:
     rows = []
+    order_state, created_us = batch.order_state, batch.created_us
     for order_id, (command, seq) in batch.new_orders.items():
-        _symbol, status, _remaining, filled_lots, filled_quote, fee = batch.order_state[order_id]
+        symbol, status, _remaining, filled_lots, filled_quote, fee = order_state[order_id]
         rows.append((
-            order_id, command["u"], command["s"], command.get("coid"), command.get("fp", ""), command["sd"],
+            order_id, command["u"], symbol, command.get("coid"), command.get("fp", ""), command["sd"],
             command["t"], command["tif"], command.get("p"), command.get("q"), command.get("qq"),
-            str(filled_lots * specs[command["s"]].lot_size), str(from_atoms(filled_quote)), str(from_atoms(fee)),
-            status, seq, batch.created_at[order_id],
+            atoms_text(filled_lots * specs[symbol].lot_atoms), atoms_text(filled_quote), atoms_text(fee),
+            status, seq, created_us[order_id],
         ))  # fmt: skip
     return rows
 
@@ -207,44 +254,43 @@ def _new_order_rows(batch: Batch, specs: dict[str, MarketSpec]) -> list[tuple[An
 def _order_update_rows(batch: Batch, specs: dict[str, MarketSpec]) -> list[tuple[Any, ...]]:
     """Orders that were open before the batch: their state after it."""
     return [
-        (
-            order_id,
-            status,
-            str(filled_lots * specs[symbol].lot_size),
-            str(from_atoms(filled_quote)),
-            str(from_atoms(fee)),
-        )
+        (order_id, status, atoms_text(filled_lots * specs[symbol].lot_atoms), atoms_text(filled_quote),
+         atoms_text(fee))
         for order_id, (symbol, status, _remaining, filled_lots, filled_quote, fee) in batch.order_state.items()
         if order_id not in batch.new_orders
-    ]
+    ]  # fmt: skip
 
 
 def _trade_rows(batch: Batch) -> list[tuple[Any, ...]]:
     return [
-        (trade_id, symbol, str(price), str(quantity), str(quote), side, maker_id, taker_id, maker_user, taker_user,
-         str(maker_fee), str(taker_fee), moment)
+        (trade_id, symbol, atoms_text(price), atoms_text(quantity), atoms_text(quote), side, maker_id, taker_id,
+         maker_user, taker_user, atoms_text(maker_fee), atoms_text(taker_fee), created)
         for (trade_id, symbol, price, quantity, quote, side, maker_id, taker_id, maker_user, taker_user, maker_fee,
-             taker_fee, moment) in batch.trades
+             taker_fee, created) in batch.trades
     ]  # fmt: skip
 
 
 def _ticker_rows(batch: Batch) -> list[tuple[Any, ...]]:
     """The batch's trades folded into one-minute buckets: open, high, low, close, volumes, count."""
-    minute = int(batch.now.timestamp()) // 60
-    buckets: dict[str, list[Any]] = {}
+    minute = batch.now_us // 60_000_000
+    buckets: dict[str, list[int]] = {}
     for trade in batch.trades:
         symbol, price, quantity, quote = trade[1], trade[2], trade[3], trade[4]
         bucket = buckets.get(symbol)
         if bucket is None:
             buckets[symbol] = [price, price, price, price, quantity, quote, 1]
         else:
-            bucket[1] = max(bucket[1], price)
-            bucket[2] = min(bucket[2], price)
+            if price > bucket[1]:
+                bucket[1] = price
+            if price < bucket[2]:
+                bucket[2] = price
             bucket[3] = price
             bucket[4] += quantity
             bucket[5] += quote
             bucket[6] += 1
-    return [(symbol, minute, *(str(value) for value in bucket[:6]), bucket[6]) for symbol, bucket in buckets.items()]
+    return [
+        (symbol, minute, *(atoms_text(value) for value in bucket[:6]), bucket[6]) for symbol, bucket in buckets.items()
+    ]
 
 
 def _balance_rows(changes: list[tuple[Key, list[int]]], fee_user_id: int) -> list[tuple[Any, ...]]:
@@ -257,5 +303,5 @@ def _balance_rows(changes: list[tuple[Key, list[int]]], fee_user_id: int) -> lis
             kind = "trade"
         else:
             kind = "order_lock" if d_locked > 0 else "order_release"
-        rows.append((user_id, token, str(from_atoms(d_available)), str(from_atoms(d_locked)), kind))
+        rows.append((user_id, token, atoms_text(d_available), atoms_text(d_locked), kind))
     return rows

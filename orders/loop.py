@@ -35,7 +35,7 @@ from django_redis import get_redis_connection
 from exchange.money import fmt
 from markets.models import Market
 from orders import batch_store
-from orders.batch_store import Batch, from_atoms
+from orders.batch_store import Batch, atoms_text, from_atoms
 from orders.engine.book import RestingOrder
 from orders.engine.commands import CancelAll, MarketSpec, SetStatus
 from orders.engine.engine import Engine
@@ -93,10 +93,6 @@ def market_spec(market: Market) -> MarketSpec:
     )  # fmt: skip
 
 
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
 class ShardLoop:
     """The loop of one shard. ``run()`` until ``stop()`` or until the lease is lost."""
 
@@ -114,6 +110,7 @@ class ShardLoop:
         self.batches = 0
         self.engine: Engine | None = None
         self.specs: dict[str, MarketSpec] = {}
+        self._tick_atoms: dict[str, int] = {}  # symbol -> atoms of quote per tick
         self.fee_user_id = 0
         self.last_commit_ms = 0.0
         self.batch_stats: list[tuple[int, float]] | None = None  # (commands, ms) per batch, when asked
@@ -167,6 +164,7 @@ class ShardLoop:
         self.fee_user_id = fee_account_id()
         engine = Engine(fee_user_id=self.fee_user_id)
         self.specs = {}
+        self._tick_atoms = {}
         delisted = []
         for market in Market.objects.all():
             if shard_of(market.symbol) != self.shard:
@@ -176,7 +174,7 @@ class ShardLoop:
                 delisted.append(spec.symbol)
                 spec.status = "active"  # restored, then delisted through the engine to cancel leftovers
             engine.add_market(spec)
-            self.specs[spec.symbol] = spec
+            self._add_spec(spec)
         resting: dict[str, list[RestingOrder]] = {symbol: [] for symbol in self.specs}
         max_seq = 0
         rows = Order.objects.filter(market_id__in=list(self.specs), status__in=OPEN_STATUSES).values_list(
@@ -213,6 +211,10 @@ class ShardLoop:
             self._run_batch([{"k": "status", "s": symbol, "st": "delisted"} for symbol in delisted])
         for symbol in self.specs:
             self._publish_depth(symbol)
+
+    def _add_spec(self, spec: MarketSpec) -> None:
+        self.specs[spec.symbol] = spec
+        self._tick_atoms[spec.symbol] = to_atoms(spec.tick_size)
 
     def locked_mismatches(self) -> dict[tuple[int, str], tuple[Decimal, Decimal]]:
         """(user, token) -> (locked by this shard's open orders, locked in the database) where the
@@ -283,7 +285,7 @@ class ShardLoop:
 
     def _run_batch(self, commands: list[dict[str, Any]]) -> None:
         batch = Batch(now=datetime.now(UTC))
-        now_ms = _ms(batch.now)
+        now_ms = batch.now_us // 1000
         live = []
         for command in commands:
             if command.get("dl", now_ms) < now_ms:  # not started by its deadline: never executed
@@ -343,7 +345,7 @@ class ShardLoop:
         for market in Market.objects.filter(symbol__in=missing):
             spec = market_spec(market)
             self.engine.add_market(spec)
-            self.specs[spec.symbol] = spec
+            self._add_spec(spec)
 
     # ------------------------------------------------------------------ executing
     def _execute(self, commands: list[dict[str, Any]], batch: Batch) -> None:
@@ -424,7 +426,8 @@ class ShardLoop:
         return steps
 
     def _apply(self, events: list[tuple[Any, ...]], batch: Batch, command: dict[str, Any]) -> None:
-        """Fold one command's events into the batch and queue its answer."""
+        """Fold one command's events into the batch and queue its answer. Amounts stay integer
+        atoms here and become decimal text once, for the reply and for the rows."""
         fills: list[dict[str, Any]] = []
         reply: dict[str, Any] | None = None
         cancelled: list[str] = []
@@ -435,17 +438,16 @@ class ShardLoop:
                 (_, symbol, _seq, maker_id, taker_id, maker_user, taker_user, price_ticks, qty_lots, taker_side,
                  maker_fee, taker_fee) = event  # fmt: skip
                 spec = self.specs[symbol]
-                trade_id = uuid.uuid4()
-                price = price_ticks * spec.tick_size
-                quantity = qty_lots * spec.lot_size
-                quote = from_atoms(price_ticks * qty_lots * spec.unit_atoms)
-                batch.trades.append((trade_id, symbol, price, quantity, quote, taker_side, maker_id, taker_id,
-                                     maker_user, taker_user, from_atoms(maker_fee), from_atoms(taker_fee),
-                                     batch.stamp(trade_id)))  # fmt: skip
+                trade_id = batch.trade_id()
+                price = price_ticks * self._tick_atoms[symbol]
+                quantity = qty_lots * spec.lot_atoms
+                batch.trades.append((trade_id, symbol, price, quantity, price_ticks * qty_lots * spec.unit_atoms,
+                                     taker_side, maker_id, taker_id, maker_user, taker_user, maker_fee, taker_fee,
+                                     batch.stamp()))  # fmt: skip
                 batch.touched.add(symbol)
                 if is_place:
-                    fills.append({"trade_id": str(trade_id), "price": fmt(price), "quantity": fmt(quantity),
-                                  "fee": fmt(from_atoms(taker_fee))})  # fmt: skip
+                    fills.append({"trade_id": trade_id, "price": atoms_text(price), "quantity": atoms_text(quantity),
+                                  "fee": atoms_text(taker_fee)})  # fmt: skip
             elif kind == ORDER:
                 _, order_id, status, remaining, filled_lots, filled_quote, fee = event
                 batch.order_state[order_id] = (command["s"], status, remaining, filled_lots, filled_quote, fee)
@@ -453,12 +455,15 @@ class ShardLoop:
                     cancelled.append(order_id)
             elif kind == BALANCE:
                 _, user_id, asset, d_available, d_locked = event
-                delta = batch.deltas.setdefault((user_id, asset), [0, 0])
-                delta[0] += d_available
-                delta[1] += d_locked
+                delta = batch.deltas.get((user_id, asset))
+                if delta is None:
+                    batch.deltas[(user_id, asset)] = [d_available, d_locked]
+                else:
+                    delta[0] += d_available
+                    delta[1] += d_locked
             elif kind == ACCEPTED:
                 batch.new_orders[event[1]] = (command, event[2])
-                batch.stamp(event[1])
+                batch.created_us[event[1]] = batch.stamp()
                 batch.touched.add(command["s"])
             elif kind == REJECTED:
                 reply = {"error": event[2]}
@@ -467,31 +472,28 @@ class ShardLoop:
         if reply is None:
             if is_place:
                 reply = {"order": self._order_reply(command, batch, fills)}
-            elif command["k"] == "cancel_all":
-                reply = {"cancelled": cancelled}
-                batch.touched.add(command["s"])
             else:
                 reply = {"cancelled": cancelled}
                 batch.touched.add(command["s"])
         batch.replies.append((command["r"], reply))
 
     def _order_reply(self, command: dict[str, Any], batch: Batch, fills: list[dict[str, Any]]) -> dict[str, Any]:
-        spec = self.specs[command["s"]]
-        _symbol, status, _remaining, filled_lots, filled_quote, fee = batch.order_state[command["id"]]
-        created = _ms(batch.created_at[command["id"]])
+        order_id = command["id"]
+        symbol, status, _remaining, filled_lots, filled_quote, fee = batch.order_state[order_id]
+        created = batch.created_us[order_id] // 1000
         return {
-            "id": command["id"],
+            "id": order_id,
             "client_order_id": command.get("coid"),
-            "symbol": command["s"],
+            "symbol": symbol,
             "side": command["sd"],
             "type": command["t"],
             "tif": command["tif"],
             "price": command.get("p"),
             "quantity": command.get("q"),
             "quote_quantity": command.get("qq"),
-            "filled_quantity": fmt(filled_lots * spec.lot_size),
-            "filled_quote": fmt(from_atoms(filled_quote)),
-            "fee": fmt(from_atoms(fee)),
+            "filled_quantity": atoms_text(filled_lots * self.specs[symbol].lot_atoms),
+            "filled_quote": atoms_text(filled_quote),
+            "fee": atoms_text(fee),
             "status": status,
             "created_at": created,
             "updated_at": created,

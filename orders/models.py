@@ -21,12 +21,19 @@ class Order(models.Model):
     """An order the engine accepted. Written only by the engine loop of its market's shard."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
-    # Foreign keys without their own index where a composite index below starts with the column:
-    # every index is paid by every row the engine writes.
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders", db_index=False)
-    market = models.ForeignKey(
-        "markets.Market", on_delete=models.PROTECT, db_column="symbol", related_name="orders", db_index=False
+    # Orders, trades and the engine's ledger entries are written only by the engine loop, a row
+    # per order and per fill, so their references carry neither an index of their own (a
+    # composite index below starts with the column) nor a database constraint (a deferred
+    # foreign-key check per reference at every commit cost a third of the loop's PostgreSQL
+    # time). PROTECT still guards deletes in the ORM, and `manage.py reconcile` checks that
+    # every reference resolves. See docs/decisions/0014.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders", db_index=False, db_constraint=False
     )
+    market = models.ForeignKey(
+        "markets.Market", on_delete=models.PROTECT, db_column="symbol", related_name="orders", db_index=False,
+        db_constraint=False,
+    )  # fmt: skip
     client_order_id = models.CharField(max_length=64, null=True, blank=True)
     fingerprint = models.CharField(max_length=64, blank=True, default="")  # of the request, for idempotency
     side = models.CharField(max_length=4)
@@ -76,17 +83,23 @@ class Trade(models.Model):
     """A fill between a resting (maker) and an incoming (taker) order, at the maker's price."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    # engine-written: no foreign-key constraints, see Order
     market = models.ForeignKey(
-        "markets.Market", on_delete=models.PROTECT, db_column="symbol", related_name="trades", db_index=False
-    )
+        "markets.Market", on_delete=models.PROTECT, db_column="symbol", related_name="trades", db_index=False,
+        db_constraint=False,
+    )  # fmt: skip
     price = models.DecimalField(**MONEY)
     quantity = models.DecimalField(**MONEY)
     quote_quantity = models.DecimalField(**MONEY)
     taker_side = models.CharField(max_length=4)
-    maker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="+")
-    taker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="+")
-    maker_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
-    taker_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
+    maker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    taker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    maker_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    taker_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     maker_fee = models.DecimalField(**MONEY)
     taker_fee = models.DecimalField(**MONEY)
     created_at = models.DateTimeField()

@@ -80,6 +80,36 @@ def internal_moves_sum_to_zero() -> list[str]:
     return [f"trading created or destroyed {total} {token}" for token, total in rows if total != 0]
 
 
+# The references of the engine's rows, which carry no database constraint (docs/decisions/0014):
+# (what is checked, SQL counting the rows whose reference does not resolve).
+DANGLING_REFERENCES = [
+    ("orders whose user does not exist",
+     "SELECT count(*) FROM orders_order o WHERE NOT EXISTS (SELECT 1 FROM auth_user u WHERE u.id = o.user_id)"),
+    ("orders whose market does not exist",
+     "SELECT count(*) FROM orders_order o WHERE NOT EXISTS (SELECT 1 FROM spot_markets m WHERE m.symbol = o.symbol)"),
+    ("trades whose maker or taker order does not exist",
+     "SELECT count(*) FROM orders_trade t WHERE NOT EXISTS (SELECT 1 FROM orders_order o WHERE o.id = t.maker_order_id) "
+     "OR NOT EXISTS (SELECT 1 FROM orders_order o WHERE o.id = t.taker_order_id)"),
+    ("trades whose users are not their orders' users",
+     "SELECT count(*) FROM orders_trade t JOIN orders_order mo ON mo.id = t.maker_order_id "
+     "JOIN orders_order tk ON tk.id = t.taker_order_id "
+     "WHERE mo.user_id <> t.maker_user_id OR tk.user_id <> t.taker_user_id OR mo.symbol <> t.symbol OR tk.symbol <> t.symbol"),
+    ("ledger entries whose user does not exist",
+     "SELECT count(*) FROM wallets_ledgerentry e WHERE NOT EXISTS (SELECT 1 FROM auth_user u WHERE u.id = e.user_id)"),
+]  # fmt: skip
+
+
+def references_resolve() -> list[str]:
+    """Every order, trade and ledger entry points at rows that exist, and a trade's users and
+    market are its orders' users and market."""
+    problems = []
+    for label, sql in DANGLING_REFERENCES:
+        count = _rows(sql)[0][0]
+        if count:
+            problems.append(f"{count} {label}")
+    return problems
+
+
 def transfers_balance_out() -> list[str]:
     """What left spot for perp arrived there, and back: per token, the spot ledger's transfer
     entries and the perp ledger's transfer entries sum to zero together."""
@@ -99,11 +129,12 @@ def transfers_balance_out() -> list[str]:
 
 
 def run_all() -> list[str]:
-    """Every check: locks, ledgers (spot and perp), trading, transfers."""
+    """Every check: locks, ledgers (spot and perp), trading, transfers, references."""
     return (
         locked_matches_holds()
         + ledger_matches_balances()
         + perp_ledger_matches_accounts()
         + internal_moves_sum_to_zero()
         + transfers_balance_out()
+        + references_resolve()
     )

@@ -49,8 +49,13 @@ class LedgerEntry(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    # no index of its own: the (user, token) index serves lookups by user
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # No index of its own: the (user, token) index serves lookups by user. No database constraint:
+    # the engine loop writes an entry per balance per batch, and a deferred foreign-key check per
+    # row at every commit was a large share of its PostgreSQL time; PROTECT guards deletes in the
+    # ORM and `manage.py reconcile` checks every entry's user exists (docs/decisions/0014).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     token = models.CharField(max_length=16)
     delta_available = models.DecimalField(**MONEY)
     delta_locked = models.DecimalField(**MONEY)

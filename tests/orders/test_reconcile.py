@@ -82,3 +82,31 @@ def test_a_transfer_that_arrived_nowhere_is_reported(active_exchange, capsys):
         )
     code, out = run_reconcile(capsys)
     assert code == 1 and "transfers of USDT do not net out" in out
+
+
+def test_rows_pointing_nowhere_are_reported(active_exchange, capsys):
+    """Orders, trades and ledger entries carry no foreign-key constraints (docs/decisions/0014):
+    reconcile is what finds a reference that does not resolve."""
+    maker, _ = active_exchange
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, maker_order_id FROM orders_trade LIMIT 1")
+        trade_id, maker_order_id = cursor.fetchone()
+        # a trade whose maker order is gone, and one whose maker is someone else than its order's
+        cursor.execute("UPDATE orders_trade SET maker_order_id = gen_random_uuid() WHERE id = %s", [trade_id])
+        cursor.execute(
+            "INSERT INTO orders_trade (id, price, quantity, quote_quantity, taker_side, maker_fee, taker_fee, "
+            "created_at, maker_order_id, maker_user_id, symbol, taker_order_id, taker_user_id) "
+            "SELECT gen_random_uuid(), price, quantity, quote_quantity, taker_side, maker_fee, taker_fee, created_at, "
+            "%s, maker_user_id + 100000, symbol, taker_order_id, taker_user_id FROM orders_trade WHERE id = %s",
+            [maker_order_id, trade_id],
+        )
+        cursor.execute(
+            "INSERT INTO wallets_ledgerentry (user_id, token, delta_available, delta_locked, kind, ref, created_at) "
+            "VALUES (%s, 'USDT', 0, 0, 'trade', 'forged', now())",
+            [maker.user_id + 100000],
+        )
+    code, out = run_reconcile(capsys)
+    assert code == 1
+    assert "1 trades whose maker or taker order does not exist" in out
+    assert "1 trades whose users are not their orders' users" in out
+    assert "1 ledger entries whose user does not exist" in out

@@ -19,7 +19,7 @@ import psycopg
 from django.db import connection
 
 from orders.engine.commands import MarketSpec
-from orders.engine.units import ATOMS_PER_UNIT
+from orders.engine.units import ATOM_DECIMALS
 
 _WIDE = Context(prec=80)  # wide enough for any NUMERIC(38, 18): scaling never rounds
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -33,16 +33,16 @@ def from_atoms(n: int) -> Decimal:
 
 def atoms_text(n: int) -> str:
     """``n`` atoms as the plain decimal text the API sends and NUMERIC reads, exactly:
-    ``1500000000000000000`` -> ``"1.5"`` (what ``fmt(from_atoms(n))`` gives, in a third of the time)."""
-    if n >= 0:
-        whole, fraction = divmod(n, ATOMS_PER_UNIT)
-        sign = ""
-    else:
-        whole, fraction = divmod(-n, ATOMS_PER_UNIT)
-        sign = "-"
-    if not fraction:
-        return f"{sign}{whole}"
-    return f"{sign}{whole}.{fraction:018d}".rstrip("0")
+    ``1500000000000000000`` -> ``"1.5"`` (what ``fmt(from_atoms(n))`` gives, several times faster)."""
+    if not n:
+        return "0"
+    if n < 0:
+        return "-" + atoms_text(-n)
+    digits = str(n)
+    if len(digits) > ATOM_DECIMALS:
+        fraction = digits[-ATOM_DECIMALS:].rstrip("0")
+        return digits[:-ATOM_DECIMALS] + "." + fraction if fraction else digits[:-ATOM_DECIMALS]
+    return "0." + digits.rjust(ATOM_DECIMALS, "0").rstrip("0")
 
 
 def micros(moment: datetime) -> int:

@@ -32,7 +32,6 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django_redis import get_redis_connection
 
-from exchange.money import fmt
 from markets.models import Market
 from orders import batch_store
 from orders.batch_store import Batch, atoms_text, from_atoms
@@ -523,12 +522,12 @@ class ShardLoop:
 
     def _publish_depth(self, symbol: str) -> None:
         assert self.engine is not None
-        spec = self.specs[symbol]
+        tick, lot = self._tick_atoms[symbol], self.specs[symbol].lot_atoms
         bids, asks = self.engine.depth(symbol, DEPTH_LEVELS)
         snapshot = {
             "symbol": symbol,
-            "bids": [[fmt(p * spec.tick_size), fmt(q * spec.lot_size)] for p, q in bids],
-            "asks": [[fmt(p * spec.tick_size), fmt(q * spec.lot_size)] for p, q in asks],
+            "bids": [[atoms_text(p * tick), atoms_text(q * lot)] for p, q in bids],
+            "asks": [[atoms_text(p * tick), atoms_text(q * lot)] for p, q in asks],
             "sequence": (self.fence << 32) | self.batches,
         }
         self.redis.set(depth_key(symbol), orjson.dumps(snapshot))

@@ -198,6 +198,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"user": RATE_LIMIT_USER, "api_key": RATE_LIMIT_KEY},
     "DEFAULT_RENDERER_CLASSES": ["exchange.rendering.OrjsonRenderer"],
     "DEFAULT_PARSER_CLASSES": ["exchange.rendering.OrjsonParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "exchange.rendering.JsonFirstNegotiation",
     "EXCEPTION_HANDLER": "exchange.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "exchange.schema.ExchangeAutoSchema",
     "UNAUTHENTICATED_USER": None,

@@ -36,15 +36,6 @@ PAGING = [OpenApiParameter("limit", OpenApiTypes.INT), OpenApiParameter("cursor"
 class OrdersView(APIView):
     rate_limit: DeferredRateLimit
 
-    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple:
-        # The common cases decided without parsing Accept: the only renderer, as DRF would choose it.
-        meta = request._request.META
-        if meta.get("HTTP_ACCEPT", "*/*") in ("*/*", "application/json") and not meta.get("QUERY_STRING"):
-            renderers = self.get_renderers()
-            if len(renderers) == 1:
-                return renderers[0], renderers[0].media_type
-        return super().perform_content_negotiation(request, force)
-
     def check_throttles(self, request: Request) -> None:
         if request.method != "POST" or list(self.throttle_classes) != [CallerRateThrottle]:
             super().check_throttles(request)

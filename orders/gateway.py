@@ -8,8 +8,8 @@ started by then, and we wait a little longer, so a timeout here always means "no
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -79,7 +79,7 @@ def submit(
     """
     shard = shard_of(symbol)
     timeout_s = settings.ENGINE_REPLY_TIMEOUT_S
-    request_id = uuid.uuid4().hex
+    request_id = os.urandom(16).hex()  # a uuid4's hex without building the UUID
     command["dl"] = int((time.time() + timeout_s) * 1000)
     if wait:
         command["r"] = request_id

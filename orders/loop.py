@@ -503,9 +503,9 @@ class ShardLoop:
     def _send_replies(self, replies: list[tuple[str, dict[str, Any]]]) -> None:
         if not replies:
             return
-        dumps = orjson.dumps
+        dumps, prefix = orjson.dumps, reply_key("")
         self._reply(
-            keys=[reply_key(request_id) for request_id, _ in replies],
+            keys=[prefix + request_id for request_id, _ in replies],
             args=[REPLY_TTL_S, *[dumps(payload) for _, payload in replies]],
         )
 

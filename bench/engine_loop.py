@@ -33,6 +33,7 @@ def main() -> None:
     from django.db import connection
     from django_redis import get_redis_connection
 
+    from orders.ids import uuid7
     from orders.loop import ShardLoop
     from orders.shards import queue_key
 
@@ -44,7 +45,7 @@ def main() -> None:
     for _ in range(args.orders):
         order = order_mix(rng)
         commands.append(orjson.dumps({
-            "k": "place", "id": str(uuid.uuid4()), "u": users[rng.randrange(len(users))].pk, "s": order["symbol"],
+            "k": "place", "id": uuid7(), "u": users[rng.randrange(len(users))].pk, "s": order["symbol"],
             "sd": order["side"], "t": order["type"], "tif": order.get("tif", "gtc" if order["type"] == "limit" else "ioc"),
             "p": order.get("price"), "q": order.get("quantity"), "qq": order.get("quote_quantity"),
             "dl": deadline, "r": uuid.uuid4().hex,

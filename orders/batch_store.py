@@ -8,7 +8,6 @@ the loop answers nobody until the commit returns.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Context, Decimal
@@ -20,6 +19,7 @@ from django.db import connection
 
 from orders.engine.commands import MarketSpec
 from orders.engine.units import ATOM_DECIMALS
+from orders.ids import SequentialIds
 
 _WIDE = Context(prec=80)  # wide enough for any NUMERIC(38, 18): scaling never rounds
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -51,23 +51,6 @@ def micros(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-class TradeIds:
-    """Trade ids of one batch: version-4 UUID text, 74 random bits per batch and a counter in
-    the last 48 bits (one ``os.urandom`` per batch instead of one per trade)."""
-
-    def __init__(self) -> None:
-        base = int.from_bytes(os.urandom(16), "big")
-        base = (base & ~(0xF << 76)) | (0x4 << 76)  # version 4
-        base = (base & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-        self._base = base & ~((1 << 48) - 1)
-        self._count = 0
-
-    def __call__(self) -> str:
-        self._count += 1
-        h = f"{self._base | self._count:032x}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 class StaleFence(Exception):
     """The batch's fencing token is no longer the newest: another loop owns the shard."""
 
@@ -87,7 +70,7 @@ class Batch:
     replies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)
     created_us: dict[str, int] = field(default_factory=dict)  # new order id -> its moment, µs since the epoch
-    trade_id: TradeIds = field(default_factory=TradeIds)
+    trade_id: SequentialIds = field(default_factory=SequentialIds)  # the batch's trade ids, in order
     now_us: int = 0
     _ticks: int = 0
 

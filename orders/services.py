@@ -41,6 +41,7 @@ from exchange.throttling import DeferredRateLimit
 from markets.models import Market
 from markets.selectors import check_tradable
 from orders import gateway
+from orders.ids import uuid7
 from orders.models import OPEN_STATUSES, Order
 
 SIDES = ("buy", "sell")
@@ -172,7 +173,7 @@ def place_order(
             return _same_request(first, request), False
     command = {
         "k": "place",
-        "id": str(uuid.uuid4()),
+        "id": uuid7(),
         "u": caller.user_id,
         "s": request.market.symbol,
         "sd": request.side,

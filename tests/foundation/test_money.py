@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal, localcontext
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from exchange.money import fmt
-from orders.batch_store import TradeIds, atoms_text, from_atoms
+from orders.batch_store import atoms_text, from_atoms
 
 LARGEST_ATOMS = 10**38 - 1  # NUMERIC(38, 18) in atoms
 
@@ -45,11 +44,3 @@ def test_atoms_text_examples():
     assert atoms_text(-25 * 10**17) == "-2.5"
     assert atoms_text(100 * 10**18) == "100"
 
-
-def test_trade_ids_are_distinct_version_4_uuids():
-    ids = TradeIds()
-    made = [ids() for _ in range(1000)] + [TradeIds()() for _ in range(100)]
-    assert len(set(made)) == len(made)
-    for text in made[:5] + made[-5:]:
-        parsed = uuid.UUID(text)
-        assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122

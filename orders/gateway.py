@@ -30,6 +30,7 @@ return redis.call('RPUSH', KEYS[1], ARGV[1])
 LIMITED_PUSH_SCRIPT = sliding_window_step("KEYS[3]", 3) + PUSH_SCRIPT
 REPLY_GRACE_S = 1.0  # waited past the deadline: the loop may have started the command just in time
 
+_client: Any = None
 _push_script: Any = None
 _limited_push_script: Any = None
 
@@ -40,7 +41,12 @@ class NoReply(EngineBusy):
 
 
 def _redis() -> Any:
-    return get_redis_connection("default")
+    # One client for the process (thread-safe, pooled): the lookup through Django's per-thread
+    # caches is not free on the hot path.
+    global _client
+    if _client is None:
+        _client = get_redis_connection("default")
+    return _client
 
 
 def _script() -> Any:

@@ -2,7 +2,7 @@
 
 The reads are one pipelined round trip (fence check, known client order ids, takers' balances
 locked in key order); the writes are one statement (orders, trades, ticker, balances, ledger),
-then the commit. Round trips and statements, not rows, are what a small batch pays for, and
+sent together with the COMMIT. Round trips and statements, not rows, are what a small batch pays for, and
 the loop answers nobody until the commit returns.
 """
 
@@ -84,15 +84,25 @@ class Batch:
         return self.now_us + self._ticks
 
 
+# Django opens psycopg connections with ``prepare_threshold=None``, which turns prepared statements
+# off altogether, ``prepare=True`` included. On the loop's connection, prepare what asks for it
+# (and nothing else: no threshold any other query could reach).
+ONLY_WHEN_ASKED = 2**31
+
+
 def _raw() -> Any:
     connection.ensure_connection()
-    return connection.connection
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = ONLY_WHEN_ASKED
+    return raw
 
 
 class _PreparedCursor(psycopg.Cursor):
     """Server-side binding and prepared statements. Django's cursors inline every parameter into
-    the SQL text and never prepare; for the arrays of a batch, parsing and planning cost more
-    than running the statement."""
+    the SQL text and never prepare; parsing and planning the batch statements cost more than
+    running them for a small batch (measured: the loop's backend used 4.4 ms of CPU per
+    8-order batch unprepared, 2.4 ms prepared)."""
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         return super().execute(query, params, prepare=True, **kwargs)
@@ -205,8 +215,11 @@ SELECT user_id, token, d_available, d_locked, kind, %(ref)s, %(now)s FROM change
 """
 
 
-def write(batch: Batch, *, specs: dict[str, MarketSpec], fee_user_id: int, ref: str) -> None:
-    """Everything the batch changed, in one statement. Caller holds the transaction."""
+def write_and_commit(batch: Batch, *, specs: dict[str, MarketSpec], fee_user_id: int, ref: str) -> None:
+    """Everything the batch changed, in one statement, and the COMMIT, sent together: one round
+    trip. The caller holds the transaction (``transaction.atomic()``, whose own commit then finds
+    nothing left to do); if the statement fails, PostgreSQL skips the COMMIT, this raises, and the
+    caller's atomic block rolls back."""
     changes = sorted((key, d) for key, d in batch.deltas.items() if d[0] or d[1])
     params = {
         "orders": _json(_new_order_rows(batch, specs)),
@@ -217,7 +230,10 @@ def write(batch: Batch, *, specs: dict[str, MarketSpec], fee_user_id: int, ref: 
         "now": batch.now,
         "ref": ref,
     }
-    _cursor(_raw()).execute(WRITE_BATCH_SQL, params)
+    raw = _raw()
+    with raw.pipeline():
+        _cursor(raw).execute(WRITE_BATCH_SQL, params)
+        raw.cursor().execute("COMMIT")
 
 
 def _new_order_rows(batch: Batch, specs: dict[str, MarketSpec]) -> list[tuple[Any, ...]]:

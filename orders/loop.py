@@ -297,7 +297,7 @@ class ShardLoop:
             self._load_missing_markets(live)
             with transaction.atomic():
                 self._execute(live, batch)
-                batch_store.write(
+                batch_store.write_and_commit(
                     batch, specs=self.specs, fee_user_id=self.fee_user_id,
                     ref=f"batch:{self.shard}:{self.fence}:{self.batches}",
                 )  # fmt: skip

@@ -58,8 +58,8 @@ def main() -> None:
     loop.start()
     loop.batch_stats = []
     started = time.perf_counter()
-    while redis.llen(queue_key(0)):
-        loop._run_batch([orjson.loads(item) for item in loop._pop()])
+    while queued := loop._take_queued():
+        loop._run_batch([orjson.loads(item) for item in queued])
     elapsed = time.perf_counter() - started
     loop.release()
 

@@ -53,14 +53,18 @@ HEARTBEAT_INTERVAL_S = 0.1
 STATS_INTERVAL_S = 10.0  # how often a busy loop logs its batch figures
 POP_TIMEOUT_S = 0.5
 
-# Answers: RPUSH + EXPIRE for every waiting request of a batch, in one round trip.
+# Answers: RPUSH + EXPIRE for every waiting request of a batch, then (ARGV[2] > 0) up to that
+# many queued commands taken for the next batch, all in one round trip.
+# KEYS: the shard's queue, then one reply key per answer; ARGV: ttl, count, then the answers.
 REPLY_SCRIPT = """
 local ttl = tonumber(ARGV[1])
-for i, key in ipairs(KEYS) do
-  redis.call('RPUSH', key, ARGV[i + 1])
-  redis.call('EXPIRE', key, ttl)
+for i = 2, #KEYS do
+  redis.call('RPUSH', KEYS[i], ARGV[i + 1])
+  redis.call('EXPIRE', KEYS[i], ttl)
 end
-return #KEYS
+local count = tonumber(ARGV[2])
+if count > 0 then return redis.call('LPOP', KEYS[1], count) end
+return false
 """
 RENEW_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -115,6 +119,7 @@ class ShardLoop:
         self.batch_stats: list[tuple[int, float]] | None = None  # (commands, ms) per batch, when asked
         self.started = False
         self._depth_pending: set[str] = set()
+        self._prefetched: list[bytes] = []  # commands taken with the last answers, for the next batch
         self._depth_published_at = 0.0
         self._stats_window: list[Any] = [0, 0, 0.0]  # batches, commands, slowest ms
         self._stats_since = time.monotonic()
@@ -264,23 +269,43 @@ class ShardLoop:
         except LeaseLost:
             logger.warning("shard %s: lease lost, stopping", self.shard)
         finally:
+            self._requeue_prefetched()
             if self.redis.get(lease_key(self.shard)) == self.owner.encode():
                 self._publish_pending_depth(force=True)
                 self.redis.delete(state_key(self.shard))
             self.release()
             connection.close()
 
+    def _take_queued(self) -> list[bytes]:
+        """What is queued, up to a batch, without waiting: what the last answers brought back, or
+        what the queue holds now."""
+        if self._prefetched:
+            taken, self._prefetched = self._prefetched, []
+            return taken
+        return list(self.redis.lpop(queue_key(self.shard), self.batch_max) or [])
+
     def _pop(self) -> list[bytes]:
-        """What is queued, up to a batch; when nothing is, wait a little for the next command."""
-        queued = self.redis.lpop(queue_key(self.shard), self.batch_max)
+        """What is queued, up to a batch; when nothing is, wait a little for the next command.
+        The depth snapshot follows the book at most DEPTH_INTERVAL_S behind while commands keep
+        coming, and at once when the queue has been quiet that long."""
+        queued = self._take_queued()
         if queued:
-            return list(queued)
-        self._publish_pending_depth(force=True)  # idle: the book shown is the book held
-        first = self.redis.blpop([queue_key(self.shard)], timeout=POP_TIMEOUT_S)
+            return queued
+        self._publish_pending_depth(force=False)
+        wait_s = DEPTH_INTERVAL_S if self._depth_pending else POP_TIMEOUT_S
+        first = self.redis.blpop([queue_key(self.shard)], timeout=wait_s)
         if first is None:
+            self._publish_pending_depth(force=True)  # idle: the book shown is the book held
             return []
         rest = self.redis.lpop(queue_key(self.shard), self.batch_max - 1) or []
         return [first[1], *rest]
+
+    def _requeue_prefetched(self) -> None:
+        """Commands taken for a next batch that will not run here: back to the head of the queue,
+        in their order, for whoever owns the shard next (their deadlines still hold)."""
+        if self._prefetched:
+            self.redis.lpush(queue_key(self.shard), *reversed(self._prefetched))
+            self._prefetched = []
 
     def _run_batch(self, commands: list[dict[str, Any]]) -> None:
         batch = Batch(now=datetime.now(UTC))
@@ -316,7 +341,7 @@ class ShardLoop:
             self.batch_stats.append((len(live), self.last_commit_ms))
         self._log_stats(len(live), self.last_commit_ms)
         self.batches += 1
-        self._send_replies(batch.replies)
+        self._send_replies(batch.replies, take_next=not self._prefetched)
         self._depth_pending.update(batch.touched)
         self._publish_pending_depth(force=False)
 
@@ -500,14 +525,18 @@ class ShardLoop:
         }
 
     # ------------------------------------------------------------------ answering
-    def _send_replies(self, replies: list[tuple[str, dict[str, Any]]]) -> None:
-        if not replies:
+    def _send_replies(self, replies: list[tuple[str, dict[str, Any]]], *, take_next: bool = False) -> None:
+        """Answer the waiting requests; with ``take_next``, bring back the next batch's commands
+        in the same round trip (kept for ``_take_queued``)."""
+        if not replies and not take_next:
             return
         dumps, prefix = orjson.dumps, reply_key("")
-        self._reply(
-            keys=[prefix + request_id for request_id, _ in replies],
-            args=[REPLY_TTL_S, *[dumps(payload) for _, payload in replies]],
+        queued = self._reply(
+            keys=[queue_key(self.shard), *[prefix + request_id for request_id, _ in replies]],
+            args=[REPLY_TTL_S, self.batch_max if take_next else 0, *[dumps(payload) for _, payload in replies]],
         )
+        if queued:
+            self._prefetched = list(queued)
 
     def _publish_pending_depth(self, *, force: bool) -> None:
         if not self._depth_pending:

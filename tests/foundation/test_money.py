@@ -43,4 +43,3 @@ def test_atoms_text_examples():
     assert atoms_text(1_500_000_000_000_000_000) == "1.5"
     assert atoms_text(-25 * 10**17) == "-2.5"
     assert atoms_text(100 * 10**18) == "100"
-

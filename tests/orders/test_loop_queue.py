@@ -1,0 +1,40 @@
+"""The loop takes the next batch's commands in the same round trip as its answers; commands it
+took but will not run go back to the head of the queue, in order."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from django_redis import get_redis_connection
+
+from orders.loop import ShardLoop
+from orders.shards import queue_key, reply_key
+
+
+@pytest.fixture
+def redis():
+    connection = get_redis_connection("default")
+    connection.delete(queue_key(5))
+    yield connection
+    connection.delete(queue_key(5))
+
+
+def test_answers_bring_back_the_next_commands_and_a_stop_puts_them_back(redis):
+    loop = ShardLoop(5, batch_max=2)
+    redis.rpush(queue_key(5), b"c1", b"c2", b"c3")
+    loop._send_replies([("req-a", {"order": {"id": "x"}})], take_next=True)
+    assert 0 < redis.ttl(reply_key("req-a")) <= 30
+    assert orjson.loads(redis.lpop(reply_key("req-a"))) == {"order": {"id": "x"}}
+    assert redis.lrange(queue_key(5), 0, -1) == [b"c3"]  # two taken: the batch bound
+    loop._requeue_prefetched()
+    assert redis.lrange(queue_key(5), 0, -1) == [b"c1", b"c2", b"c3"]
+
+
+def test_taken_commands_come_first(redis):
+    loop = ShardLoop(5, batch_max=10)
+    redis.rpush(queue_key(5), b"c1")
+    loop._send_replies([], take_next=True)
+    redis.rpush(queue_key(5), b"c2")
+    assert loop._take_queued() == [b"c1"]
+    assert loop._take_queued() == [b"c2"]
+    assert loop._take_queued() == []

@@ -7,6 +7,7 @@ from markets import api as markets
 from wallets import api as wallets
 
 urlpatterns = [
+    path("", include("orders.urls")),  # first: POST /spot/orders is the hot path, resolved in order
     path("healthz", access.HealthView.as_view()),
     path("auth/token", access.TokenView.as_view()),
     path("spot/api-keys", access.ApiKeysView.as_view()),
@@ -21,7 +22,6 @@ urlpatterns = [
     path("admin/spot/markets/<str:symbol>/status", markets.AdminMarketStatusView.as_view()),
     path("admin/spot/balances/credit", wallets.AdminCreditView.as_view()),
     path("", include("wallets.urls")),
-    path("", include("orders.urls")),
     path("", include("withdrawals.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import orjson
+import redis
 from django.conf import settings
 from django_redis import get_redis_connection
 
@@ -29,6 +30,7 @@ return redis.call('RPUSH', KEYS[1], ARGV[1])
 # The caller's rate limit first (KEYS[3], ARGV[3..6]), then the push: one round trip for both.
 LIMITED_PUSH_SCRIPT = sliding_window_step("KEYS[3]", 3) + PUSH_SCRIPT
 REPLY_GRACE_S = 1.0  # waited past the deadline: the loop may have started the command just in time
+SOCKET_TIMEOUT_FLOOR_S = 30.0  # the gateway's socket timeout, or the longest wait plus 5 s if longer
 
 _client: Any = None
 _push_script: Any = None
@@ -41,11 +43,20 @@ class NoReply(EngineBusy):
 
 
 def _redis() -> Any:
-    # One client for the process (thread-safe, pooled): the lookup through Django's per-thread
-    # caches is not free on the hot path.
+    """One client for the process (thread-safe, pooled): the lookup through Django's per-thread
+    caches is not free on the hot path. Its own pool, because the wait for an answer blocks
+    longer than redis-py's default socket timeout (5 s): with the shared client, an answer due in
+    5-6 s ended in a TimeoutError (a 500) instead of NoReply."""
     global _client
     if _client is None:
-        _client = get_redis_connection("default")
+        shared = get_redis_connection("default").connection_pool.connection_kwargs
+        wait_s = settings.ENGINE_REPLY_TIMEOUT_S + REPLY_GRACE_S
+        _client = redis.Redis(
+            connection_pool=redis.ConnectionPool(
+                connection_class=get_redis_connection("default").connection_pool.connection_class,
+                **{**shared, "socket_timeout": max(SOCKET_TIMEOUT_FLOOR_S, wait_s + 5)},
+            )
+        )
     return _client
 
 

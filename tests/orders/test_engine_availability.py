@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -86,6 +87,23 @@ def test_command_past_its_deadline_is_dropped_not_executed(market, funded, setti
     finally:
         loop.stop()
         thread.join()
+
+
+def test_an_answer_later_than_five_seconds_is_busy_not_a_crash(market, funded, settings):
+    """The wait for an answer outlasts redis-py's default socket timeout (5 s): it must end as
+    ENGINE_BUSY, settled from the database, not as a socket TimeoutError."""
+    settings.ENGINE_REPLY_TIMEOUT_S = 4.5  # waited 4.5 s + 1 s of grace
+    trader = funded(USDT="1000")
+    loop = ShardLoop(0)
+    assert loop.acquire()
+    loop.start()  # alive, but stalled: nobody answers
+    try:
+        started = time.monotonic()
+        response = trader.post("/spot/orders", limit("buy", "100", "1"))
+        assert response.status_code == 503 and response.json() == {"error": "ENGINE_BUSY"}
+        assert time.monotonic() - started >= 5.5
+    finally:
+        loop.release()
 
 
 def test_two_shards_each_own_their_markets(funded, settings):

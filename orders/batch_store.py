@@ -1,9 +1,9 @@
 """PostgreSQL side of one engine batch: what it reads before matching, what it writes after.
 
 The reads are one pipelined round trip (fence check, known client order ids, takers' balances
-locked in key order); the writes are one statement (orders, trades, ticker, balances, ledger),
-sent together with the COMMIT. Round trips and statements, not rows, are what a small batch pays for, and
-the loop answers nobody until the commit returns.
+locked in key order); the writes are one prepared statement (orders, trades, ticker, balances,
+ledger), sent together with the COMMIT. Round trips and statements, not rows, are what a small
+batch pays for, and the loop answers nobody until the commit returns.
 """
 
 from __future__ import annotations

@@ -302,10 +302,16 @@ class ShardLoop:
 
     def _requeue_prefetched(self) -> None:
         """Commands taken for a next batch that will not run here: back to the head of the queue,
-        in their order, for whoever owns the shard next (their deadlines still hold)."""
-        if self._prefetched:
-            self.redis.lpush(queue_key(self.shard), *reversed(self._prefetched))
-            self._prefetched = []
+        in their order, for whoever owns the shard next (their deadlines still hold). If Redis
+        cannot take them back they are lost like any command a dead loop held: their callers
+        get ENGINE_BUSY at their deadline, settled from the database."""
+        if not self._prefetched:
+            return
+        taken, self._prefetched = self._prefetched, []
+        try:
+            self.redis.lpush(queue_key(self.shard), *reversed(taken))
+        except Exception:
+            logger.exception("shard %s: %d taken commands could not go back to the queue", self.shard, len(taken))
 
     def _run_batch(self, commands: list[dict[str, Any]]) -> None:
         batch = Batch(now=datetime.now(UTC))

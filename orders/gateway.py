@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 import redis
 from django.conf import settings
-from django_redis import get_redis_connection
 
 from exchange.errors import EngineBusy, EngineRestarting
 from exchange.throttling import SlidingWindow, refused, sliding_window_step
@@ -49,14 +48,8 @@ def _redis() -> Any:
     5-6 s ended in a TimeoutError (a 500) instead of NoReply."""
     global _client
     if _client is None:
-        shared = get_redis_connection("default").connection_pool.connection_kwargs
         wait_s = settings.ENGINE_REPLY_TIMEOUT_S + REPLY_GRACE_S
-        _client = redis.Redis(
-            connection_pool=redis.ConnectionPool(
-                connection_class=get_redis_connection("default").connection_pool.connection_class,
-                **{**shared, "socket_timeout": max(SOCKET_TIMEOUT_FLOOR_S, wait_s + 5)},
-            )
-        )
+        _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=max(SOCKET_TIMEOUT_FLOOR_S, wait_s + 5))
     return _client
 
 

@@ -34,12 +34,12 @@ from django_redis import get_redis_connection
 
 from markets.models import Market
 from orders import batch_store
-from orders.batch_store import Batch, atoms_text, from_atoms
+from orders.batch_store import Batch, atoms_text
 from orders.engine.book import RestingOrder
 from orders.engine.commands import CancelAll, MarketSpec, SetStatus
 from orders.engine.engine import Engine
 from orders.engine.events import ACCEPTED, BALANCE, ORDER, REJECTED, TRADE
-from orders.engine.units import to_atoms, to_steps
+from orders.engine.units import from_atoms, to_atoms, to_steps
 from orders.models import OPEN_STATUSES, Order
 from orders.shards import depth_key, fence_key, lease_key, queue_key, reply_key, shard_of, state_key
 
@@ -113,7 +113,6 @@ class ShardLoop:
         self.batches = 0
         self.engine: Engine | None = None
         self.specs: dict[str, MarketSpec] = {}
-        self._tick_atoms: dict[str, int] = {}  # symbol -> atoms of quote per tick
         self.fee_user_id = 0
         self.last_commit_ms = 0.0
         self.batch_stats: list[tuple[int, float]] | None = None  # (commands, ms) per batch, when asked
@@ -168,7 +167,6 @@ class ShardLoop:
         self.fee_user_id = fee_account_id()
         engine = Engine(fee_user_id=self.fee_user_id)
         self.specs = {}
-        self._tick_atoms = {}
         delisted = []
         for market in Market.objects.all():
             if shard_of(market.symbol) != self.shard:
@@ -178,7 +176,7 @@ class ShardLoop:
                 delisted.append(spec.symbol)
                 spec.status = "active"  # restored, then delisted through the engine to cancel leftovers
             engine.add_market(spec)
-            self._add_spec(spec)
+            self.specs[spec.symbol] = spec
         resting: dict[str, list[RestingOrder]] = {symbol: [] for symbol in self.specs}
         max_seq = 0
         rows = Order.objects.filter(market_id__in=list(self.specs), status__in=OPEN_STATUSES).values_list(
@@ -215,10 +213,6 @@ class ShardLoop:
             self._run_batch([{"k": "status", "s": symbol, "st": "delisted"} for symbol in delisted])
         for symbol in self.specs:
             self._publish_depth(symbol)
-
-    def _add_spec(self, spec: MarketSpec) -> None:
-        self.specs[spec.symbol] = spec
-        self._tick_atoms[spec.symbol] = to_atoms(spec.tick_size)
 
     def locked_mismatches(self) -> dict[tuple[int, str], tuple[Decimal, Decimal]]:
         """(user, token) -> (locked by this shard's open orders, locked in the database) where the
@@ -375,7 +369,7 @@ class ShardLoop:
         for market in Market.objects.filter(symbol__in=missing):
             spec = market_spec(market)
             self.engine.add_market(spec)
-            self._add_spec(spec)
+            self.specs[spec.symbol] = spec
 
     # ------------------------------------------------------------------ executing
     def _execute(self, commands: list[dict[str, Any]], batch: Batch) -> None:
@@ -469,7 +463,7 @@ class ShardLoop:
                  maker_fee, taker_fee) = event  # fmt: skip
                 spec = self.specs[symbol]
                 trade_id = batch.trade_id()
-                price = price_ticks * self._tick_atoms[symbol]
+                price = price_ticks * spec.tick_atoms
                 quantity = qty_lots * spec.lot_atoms
                 batch.trades.append((trade_id, symbol, price, quantity, price_ticks * qty_lots * spec.unit_atoms,
                                      taker_side, maker_id, taker_id, maker_user, taker_user, maker_fee, taker_fee,
@@ -557,7 +551,8 @@ class ShardLoop:
 
     def _publish_depth(self, symbol: str) -> None:
         assert self.engine is not None
-        tick, lot = self._tick_atoms[symbol], self.specs[symbol].lot_atoms
+        spec = self.specs[symbol]
+        tick, lot = spec.tick_atoms, spec.lot_atoms
         bids, asks = self.engine.depth(symbol, DEPTH_LEVELS)
         snapshot = {
             "symbol": symbol,

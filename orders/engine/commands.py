@@ -79,6 +79,7 @@ class MarketSpec:
         "maker_fee",
         "taker_fee",
         "status",
+        "tick_atoms",
         "lot_atoms",
         "unit_atoms",
         "maker_fee_e8",
@@ -110,9 +111,10 @@ class MarketSpec:
         self.maker_fee = maker_fee
         self.taker_fee = taker_fee
         self.status = status
+        self.tick_atoms = to_atoms(tick_size)
         self.lot_atoms = to_atoms(lot_size)
         # tick*lot*10**18 = tick_atoms*lot_atoms / 10**18, exact or refused.
-        unit_atoms, rest = divmod(to_atoms(tick_size) * self.lot_atoms, ATOMS_PER_UNIT)
+        unit_atoms, rest = divmod(self.tick_atoms * self.lot_atoms, ATOMS_PER_UNIT)
         if rest:
             raise ValueError(f"tick_size*lot_size = {tick_size}*{lot_size} is finer than 1e-18")
         self.unit_atoms = unit_atoms

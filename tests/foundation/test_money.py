@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exchange.money import fmt
-from orders.batch_store import atoms_text, from_atoms
+from orders.batch_store import atoms_text
+from orders.engine.units import from_atoms
 
 LARGEST_ATOMS = 10**38 - 1  # NUMERIC(38, 18) in atoms
 

@@ -20,16 +20,17 @@ from rest_framework.exceptions import Throttled
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 
-def sliding_window_step(key: str, first_arg: int) -> str:
+def sliding_window_step(key: str, first_arg: int, refuse: str = "") -> str:
     """Lua counting one request in the window at ``key`` (ARGV from ``first_arg``: now ms, window
-    ms, limit, member), or ending the script with ``{-3, wait ms}`` when the window is full."""
+    ms, limit, member), or ending the script with ``{-3, wait ms}`` when the window is full
+    (passed through the Lua function named ``refuse``, if given, on the way out)."""
     a = first_arg
     return f"""
 local now, window, limit = tonumber(ARGV[{a}]), tonumber(ARGV[{a + 1}]), tonumber(ARGV[{a + 2}])
 redis.call('ZREMRANGEBYSCORE', {key}, '-inf', now - window)
 if redis.call('ZCARD', {key}) >= limit then
   local oldest = redis.call('ZRANGE', {key}, 0, 0, 'WITHSCORES')
-  return {{-3, oldest[2] + window - now}}
+  return {refuse}({{-3, oldest[2] + window - now}})
 end
 redis.call('ZADD', {key}, now, ARGV[{a + 3}])
 redis.call('PEXPIRE', {key}, window)
@@ -75,7 +76,11 @@ def refused(wait_ms: float) -> Throttled:
 
 def window_for(request: Any) -> SlidingWindow:
     """``RATE_LIMIT_KEY`` per API key, ``RATE_LIMIT_USER`` per user, the user's rate per IP for anonymous."""
-    caller = request.user
+    return window_for_caller(request.user, request)
+
+
+def window_for_caller(caller: Any, request: Any = None) -> SlidingWindow:
+    """``window_for`` of a known caller (``request`` is needed only for an anonymous one)."""
     if getattr(caller, "api_key", None):
         scope, rate, ident = "api_key", settings.RATE_LIMIT_KEY, caller.api_key
     elif caller is not None and getattr(caller, "is_authenticated", False):

@@ -20,20 +20,32 @@ from exchange.errors import EngineBusy, EngineRestarting
 from exchange.throttling import SlidingWindow, refused, sliding_window_step
 from orders.shards import queue_key, reply_key, shard_of, state_key
 
+# KEYS: the shard's queue, its state, the request's reply key (and the caller's window, KEYS[4]);
+# ARGV: the command, ENGINE_QUEUE_MAX, 1 if the caller waits for an answer (then the window's
+# ARGV[4..7]). A refusal pushes a marker to the reply key, so that the caller's BLPOP, sent in the
+# same round trip right behind this script, returns at once instead of waiting for an answer
+# that will never come.
 PUSH_SCRIPT = """
+local function refuse(result)
+  if ARGV[3] == '1' then
+    redis.call('RPUSH', KEYS[3], '')
+    redis.call('EXPIRE', KEYS[3], 30)
+  end
+  return result
+end
 local state = redis.call('GET', KEYS[2])
-if state ~= 'up' then return -2 end
-if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end
+if state ~= 'up' then return refuse(-2) end
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return refuse(-1) end
 return redis.call('RPUSH', KEYS[1], ARGV[1])
 """
-# The caller's rate limit first (KEYS[3], ARGV[3..6]), then the push: one round trip for both.
-LIMITED_PUSH_SCRIPT = sliding_window_step("KEYS[3]", 3) + PUSH_SCRIPT
+# The caller's rate limit first, then the push: one script for both.
+LIMITED_PUSH_SCRIPT = PUSH_SCRIPT.replace(
+    "local state =", sliding_window_step("KEYS[4]", 4, refuse="refuse").strip() + "\nlocal state =", 1
+)
 REPLY_GRACE_S = 1.0  # waited past the deadline: the loop may have started the command just in time
 SOCKET_TIMEOUT_FLOOR_S = 30.0  # the gateway's socket timeout, or the longest wait plus 5 s if longer
 
 _client: Any = None
-_push_script: Any = None
-_limited_push_script: Any = None
 
 
 class NoReply(EngineBusy):
@@ -53,29 +65,33 @@ def _redis() -> Any:
     return _client
 
 
-def _script() -> Any:
-    global _push_script
-    if _push_script is None:
-        _push_script = _redis().register_script(PUSH_SCRIPT)
-    return _push_script
+def _push_and_wait(
+    shard: int, command: dict[str, Any], request_id: str, wait_s: float | None, rate_limit: SlidingWindow | None
+) -> tuple[Any, bytes | None]:
+    """Push (after the caller's window, if given) and, with ``wait_s``, wait for the answer: one
+    round trip. Returns the script's result and the answer (None: no answer in ``wait_s``).
 
-
-def _limited_script() -> Any:
-    global _limited_push_script
-    if _limited_push_script is None:
-        _limited_push_script = _redis().register_script(LIMITED_PUSH_SCRIPT)
-    return _limited_push_script
-
-
-def _push(shard: int, command: dict[str, Any], rate_limit: SlidingWindow | None) -> int:
-    keys = [queue_key(shard), state_key(shard)]
-    args = [orjson.dumps(command), settings.ENGINE_QUEUE_MAX]
-    if rate_limit is None:
-        return int(_script()(keys=keys, args=args))
-    pushed = _limited_script()(keys=[*keys, rate_limit.key], args=[*args, *rate_limit.args()])
-    if isinstance(pushed, list):
-        raise refused(float(pushed[1]))
-    return int(pushed)
+    The script goes as EVAL, not EVALSHA: a NOSCRIPT error (a restarted Redis) would leave the
+    BLPOP behind it waiting out its timeout. Redis finds the cached script by the text's SHA1,
+    a microsecond's work."""
+    keys = [queue_key(shard), state_key(shard), reply_key(request_id)]
+    args = [orjson.dumps(command), settings.ENGINE_QUEUE_MAX, 1 if wait_s is not None else 0]
+    script = PUSH_SCRIPT
+    if rate_limit is not None:
+        script = LIMITED_PUSH_SCRIPT
+        keys.append(rate_limit.key)
+        args.extend(rate_limit.args())
+    if wait_s is None:
+        return _redis().execute_command("EVAL", script, len(keys), *keys, *args), None
+    pipe = _redis().pipeline(transaction=False)
+    pipe.execute_command("EVAL", script, len(keys), *keys, *args)
+    pipe.execute_command("BLPOP", keys[2], wait_s)
+    pushed, answer = pipe.execute(raise_on_error=False)
+    if isinstance(pushed, Exception):
+        raise pushed
+    if isinstance(answer, Exception):
+        raise answer
+    return pushed, answer[1] if answer else None
 
 
 def submit(
@@ -93,17 +109,18 @@ def submit(
     command["dl"] = int((time.time() + timeout_s) * 1000)
     if wait:
         command["r"] = request_id
-    pushed = _push(shard, command, rate_limit)
+    pushed, answer = _push_and_wait(shard, command, request_id, timeout_s + REPLY_GRACE_S if wait else None, rate_limit)
+    if isinstance(pushed, list):
+        raise refused(float(pushed[1]))
     if pushed == -2:
         raise EngineRestarting()
     if pushed == -1:
         raise EngineBusy()
     if not wait:
         return None
-    answer = _redis().blpop([reply_key(request_id)], timeout=timeout_s + REPLY_GRACE_S)
     if answer is None:
         raise NoReply()
-    return orjson.loads(answer[1])
+    return orjson.loads(answer)
 
 
 def push_status(symbol: str, status: str) -> None:

@@ -1,0 +1,190 @@
+"""POST /spot/orders without the framework: the everyday order request answered straight from
+the WSGI environ, with the answer Django and DRF would give, for a fraction of their cost.
+
+The hot path takes a request only when it is the everyday one: ``POST /spot/orders`` with no
+query string, ``Content-Type: application/json``, no ``Accept`` (or ``*/*`` or JSON), a JWT
+bearer token that verifies, a host Django accepts, spot trading on, a body within Django's
+upload limit, and no redirect or HSTS header to add. Everything else goes to Django untouched
+(nothing has been read from the body by then): API keys, a bad token's 401, unusual content
+types and Accept headers, every other path. What it runs is what the DRF view runs: the same
+caller, ``services.place_order`` (validation in the seed's order, the rate limit folded into the
+engine push, the engine round trip) and the same ``exception_handler`` for every error. A test
+sends one set of requests down both paths and compares statuses, bodies and headers; the
+API tests' client sends its order requests through here, as the server does.
+
+Skipped, and why that is safe: URL resolving and middleware (the path is fixed; the headers the
+middleware adds are added here, from the same settings), DRF's request wrapper, negotiation and
+throttle classes (fixed by the conditions above), and the ``request_started``/``request_finished``
+signals, whose database work is done here for the one connection the hot path can touch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db import connections
+from django.http.request import split_domain_port, validate_host
+from rest_framework.exceptions import AuthenticationFailed
+
+from exchange.auth import Caller, user_for_sub, verified_sub
+from exchange.errors import exception_handler
+from exchange.throttling import DeferredRateLimit, window_for_caller
+from orders import selectors, services
+
+logger = logging.getLogger("django.request")
+
+PATH = "/spot/orders"
+JSON = "application/json"
+ACCEPTED = (None, "*/*", JSON)
+SERVER_ERROR_BODY = b"<h1>Server Error (500)</h1>"
+
+Answer = tuple[int, list[tuple[str, str]], bytes]
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def _host_allowed(environ: dict[str, Any]) -> bool:
+    """What ``HttpRequest.get_host()`` accepts, for the plain cases (a forwarded host goes to Django)."""
+    if settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in environ:
+        return False
+    host = environ.get("HTTP_HOST")
+    if not host:
+        host = environ.get("SERVER_NAME", "")
+        port = str(environ.get("SERVER_PORT", ""))
+        if port != ("443" if environ.get("wsgi.url_scheme") == "https" else "80"):
+            host = f"{host}:{port}"
+    domain, _port = split_domain_port(host)
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    return bool(domain) and validate_host(domain, allowed)
+
+
+def _security_answerable(environ: dict[str, Any]) -> bool:
+    """No SecurityMiddleware redirect to make and no HSTS header to add."""
+    secure = environ.get("wsgi.url_scheme") == "https"
+    return not (settings.SECURE_SSL_REDIRECT and not secure) and not (settings.SECURE_HSTS_SECONDS and secure)
+
+
+def _headers(body: bytes, extra: list[tuple[str, str]] = []) -> list[tuple[str, str]]:  # noqa: B006 (never mutated)
+    """The headers DRF (``Allow``) and the middleware (security, frame options, length) put on the
+    view's answer."""
+    headers = [("Content-Type", JSON), ("Allow", "GET, POST, DELETE, HEAD, OPTIONS"), *extra]
+    if settings.X_FRAME_OPTIONS:
+        headers.append(("X-Frame-Options", settings.X_FRAME_OPTIONS))
+    headers.append(("Content-Length", str(len(body))))
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        headers.append(("X-Content-Type-Options", "nosniff"))
+    policy = settings.SECURE_REFERRER_POLICY
+    if policy:
+        headers.append(("Referrer-Policy", policy if isinstance(policy, str) else ",".join(policy)))
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        headers.append(("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY))
+    return headers
+
+
+def _checkpoint() -> None:
+    """What ``close_old_connections`` does at a request's start and end, for the database
+    connection of this thread (the only one the hot path uses), if it is open."""
+    connection = connections["default"]
+    if connection.connection is not None:
+        connection.close_if_unusable_or_obsolete()
+
+
+def _place(caller: Caller, body: bytes) -> Answer:
+    try:
+        data = orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}  # as the parser of the general path reads it
+    rate_limit = DeferredRateLimit(window_for_caller(caller))
+    try:
+        try:
+            order, created = services.place_order(caller=caller, data=data, rate_limit=rate_limit)
+        finally:
+            rate_limit.enforce()  # a no-op when the push checked it
+        content = orjson.dumps(order if isinstance(order, dict) else selectors.serialize_order_with_fills(order))
+        return 201 if created else 200, _headers(content), content
+    except Exception as exc:
+        return _error(exc)
+
+
+def _error(exc: Exception) -> Answer:
+    """An exception as the view's exception handler answers it; anything it does not know is a
+    crash, logged and answered as Django does."""
+    response = exception_handler(exc, {"request": SimpleNamespace(method="POST", path=PATH)})
+    if response is None:
+        logger.exception("Internal Server Error: %s", PATH)
+        return 500, [("Content-Type", "text/html; charset=utf-8")], SERVER_ERROR_BODY
+    content = b"" if response.data is None else orjson.dumps(response.data)
+    extra = [(name, response[name]) for name in ("WWW-Authenticate", "Retry-After") if name in response]
+    return response.status_code, _headers(content, extra), content
+
+
+def handle(environ: dict[str, Any], *, manage_connections: bool = True) -> Answer | None:
+    """The answer to an everyday order request, or None (nothing read) for Django to answer.
+
+    ``manage_connections=False`` leaves the database connection alone, as Django's test client
+    does (its connection lives in the test's transaction)."""
+    if (
+        environ.get("REQUEST_METHOD") != "POST"
+        or environ.get("PATH_INFO") != PATH
+        or environ.get("QUERY_STRING")
+        or environ.get("SCRIPT_NAME")
+        or environ.get("CONTENT_TYPE") != JSON
+        or environ.get("HTTP_ACCEPT") not in ACCEPTED
+        or not settings.SPOT_TRADING_ENABLED
+    ):
+        return None
+    header = environ.get("HTTP_AUTHORIZATION")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if length < 0 or (limit is not None and length > limit):
+        return None
+    if not _host_allowed(environ) or not _security_answerable(environ):
+        return None
+    if manage_connections:
+        _checkpoint()
+    try:
+        try:
+            user_id, username = user_for_sub(verified_sub(token.strip()))
+        except AuthenticationFailed:
+            return None  # Django answers the 401, exactly
+        except Exception as exc:  # the database, looking up the user
+            return _error(exc)
+        body = environ["wsgi.input"].read(length) if length else b""
+        return _place(Caller(user_id=user_id, username=username), body)
+    finally:
+        if manage_connections:
+            _checkpoint()
+
+
+class HotPathApplication:
+    """The WSGI application: the hot path first, Django for everything else."""
+
+    def __init__(self, django_app: WsgiApp) -> None:
+        self.django_app = django_app
+        self.status_lines = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        answer = handle(environ)
+        if answer is None:
+            return self.django_app(environ, start_response)
+        status, headers, body = answer
+        start_response(self.status_lines[status], headers)
+        return [body]

@@ -1,0 +1,177 @@
+"""The hot path of POST /spot/orders (orders.hot_path) answers exactly as Django and DRF do.
+
+The API tests' client already sends its order requests through the hot path, as the server
+does; here the same requests go down both paths and their answers are compared, the requests
+the hot path must leave to Django are shown to reach Django, and the WSGI application that the
+server runs is called for real.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+import pytest
+from django.test import RequestFactory
+from django_redis import get_redis_connection
+from rest_framework.test import APIClient
+
+from exchange.wsgi import application
+from orders.shards import state_key
+from tests.conftest import HotPathClientHandler
+
+pytestmark = pytest.mark.usefixtures("engine")
+
+ORDER = {"symbol": "BTC_USDT", "side": "buy", "type": "limit", "price": "100", "quantity": "0.01"}
+
+
+def general_path(trader: Any) -> APIClient:
+    """A client for the same user whose requests all go through Django and DRF."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {trader.token}")
+    return client
+
+
+def headers_of(response: Any, *, length: bool = True) -> dict[str, str]:
+    return {k: v for k, v in response.items() if length or k != "Content-Length"}
+
+
+def test_an_everyday_order_takes_the_hot_path(market, funded):
+    trader = funded(USDT="1000")
+    handler: HotPathClientHandler = trader.client.handler
+    response = trader.post("/spot/orders", ORDER)
+    assert response.status_code == 201
+    assert handler.answered == 1
+    assert trader.get("/spot/orders").json()["results"][0]["id"] == response.json()["id"]
+    assert handler.answered == 1  # a GET is Django's
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**ORDER, "side": "BUY"},
+        {**ORDER, "type": "stop"},
+        {**ORDER, "tif": "day"},
+        {k: v for k, v in ORDER.items() if k != "quantity"},
+        {**ORDER, "type": "market", "side": "sell", "quantity": None},
+        {**ORDER, "type": "market", "quote_quantity": None},
+        {**ORDER, "price": "100.001"},
+        {**ORDER, "quantity": "0.0001"},
+        {**ORDER, "quantity": "0.001", "price": "1"},
+        {**ORDER, "symbol": "NOPE_USDT"},
+        {**ORDER, "symbol": ["BTC_USDT"]},
+        {**ORDER, "quantity": "100"},  # INSUFFICIENT_BALANCE, from the engine
+        {**ORDER, "client_order_id": "x" * 65},
+        {},
+    ],
+)
+def test_refusals_are_the_general_paths_byte_for_byte(market, funded, body):
+    trader = funded(USDT="1000")
+    body = {k: v for k, v in body.items() if v is not None}
+    hot = trader.post("/spot/orders", body)
+    general = general_path(trader).post("/spot/orders", body, format="json")
+    assert trader.client.handler.answered == 1
+    assert (hot.status_code, hot.content) == (general.status_code, general.content)
+    assert hot.status_code in (400, 404, 409)
+    assert headers_of(hot) == headers_of(general)
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b""])
+def test_a_body_that_is_not_an_object_reads_as_empty_on_both_paths(market, funded, raw):
+    trader = funded(USDT="1000")
+    hot = trader.client.generic("POST", "/spot/orders", raw, content_type="application/json")
+    general = general_path(trader).generic("POST", "/spot/orders", raw, content_type="application/json")
+    assert trader.client.handler.answered == 1
+    assert (
+        (hot.status_code, hot.content)
+        == (general.status_code, general.content)
+        == (404, b'{"error":"MARKET_NOT_FOUND"}')
+    )
+
+
+def test_placed_orders_answer_with_the_general_paths_shape_and_headers(market, funded):
+    trader = funded(USDT="1000")
+    hot = trader.post("/spot/orders", {**ORDER, "client_order_id": "hot-1"})
+    general = general_path(trader).post("/spot/orders", {**ORDER, "client_order_id": "general-1"}, format="json")
+    assert hot.status_code == general.status_code == 201
+    assert headers_of(hot, length=False) == headers_of(general, length=False)
+    hot_body, general_body = hot.json(), general.json()
+    assert hot_body.keys() == general_body.keys()
+    assert {k: v for k, v in hot_body.items() if k not in ("id", "client_order_id", "created_at", "updated_at")} == {
+        k: v for k, v in general_body.items() if k not in ("id", "client_order_id", "created_at", "updated_at")
+    }
+    # a repeat of a client_order_id is the stored order, 200, on either path
+    again_hot = trader.post("/spot/orders", {**ORDER, "client_order_id": "general-1"})
+    again_general = general_path(trader).post("/spot/orders", {**ORDER, "client_order_id": "general-1"}, format="json")
+    assert again_hot.status_code == again_general.status_code == 200
+    assert again_hot.json() == again_general.json()
+    assert headers_of(again_hot) == headers_of(again_general)
+
+
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [
+        ({"HTTP_AUTHORIZATION": "Bearer not-a-token"}, 401),
+        ({"HTTP_AUTHORIZATION": "Basic abc"}, 401),
+        ({"HTTP_ACCEPT": "text/html"}, 406),
+        ({"CONTENT_TYPE": "text/plain"}, 415),
+        ({"QUERY_STRING": "format=xml"}, 404),
+        ({"SERVER_NAME": "evil.example"}, 400),
+    ],
+)
+def test_unusual_requests_are_left_to_django(market, funded, extra, status):
+    trader = funded(USDT="1000")
+    client = APIClient()
+    client.handler = handler = HotPathClientHandler(client.handler)
+    environ = {"CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": f"Bearer {trader.token}", **extra}
+    content_type = environ.pop("CONTENT_TYPE")
+    response = client.generic("POST", "/spot/orders", orjson.dumps(ORDER), content_type=content_type, **environ)
+    assert response.status_code == status
+    assert handler.answered == 0
+    if status == 401:
+        assert response.content == b"" and response["WWW-Authenticate"] == "Bearer"
+
+
+def test_spot_trading_switched_off_is_left_to_django(market, funded, settings):
+    trader = funded(USDT="1000")
+    settings.SPOT_TRADING_ENABLED = False
+    response = trader.post("/spot/orders", ORDER)
+    assert (response.status_code, response.content) == (503, b'{"error":"spot trading disabled"}')
+    assert trader.client.handler.answered == 0
+
+
+def test_a_refused_push_answers_at_once_not_at_the_deadline(market, funded, settings):
+    """The push and the wait for its answer share one round trip: a refusal must not leave the
+    wait behind it blocking until the deadline."""
+    trader = funded(USDT="1000")
+    settings.ENGINE_REPLY_TIMEOUT_S = 30.0
+    get_redis_connection("default").delete(state_key(0))
+    started = time.monotonic()
+    response = trader.post("/spot/orders", ORDER)
+    assert (response.status_code, response.content) == (503, b'{"error":"ENGINE_RESTARTING"}')
+    assert time.monotonic() - started < 5
+
+
+def call_wsgi(environ: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
+    started: list[Any] = []
+    body = b"".join(application(environ, lambda status, headers, *_: started.extend([status, headers])))
+    return started[0], dict(started[1]), body
+
+
+def test_the_server_application_answers_orders_itself_and_the_rest_through_django(market, funded):
+    trader = funded(USDT="1000")
+    factory = RequestFactory()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {trader.token}"}
+    post = factory.post("/spot/orders", orjson.dumps(ORDER), content_type="application/json", **auth)
+    status, headers, body = call_wsgi(post.environ)
+    assert status == "201 Created"
+    assert headers["Content-Type"] == "application/json" and headers["Content-Length"] == str(len(body))
+    placed = orjson.loads(body)
+    assert placed["status"] == "open" and placed["price"] == "100"
+    refused = factory.post(
+        "/spot/orders", orjson.dumps({**ORDER, "side": "x"}), content_type="application/json", **auth
+    )
+    assert call_wsgi(refused.environ)[::2] == ("400 Bad Request", b'{"error":"invalid side"}')
+    status, _, body = call_wsgi(factory.get(f"/spot/orders/{placed['id']}", **auth).environ)
+    assert status == "200 OK" and orjson.loads(body)["id"] == placed["id"]

@@ -83,15 +83,25 @@ def _push_and_wait(
         args.extend(rate_limit.args())
     if wait_s is None:
         return _redis().execute_command("EVAL", script, len(keys), *keys, *args), None
-    pipe = _redis().pipeline(transaction=False)
-    pipe.execute_command("EVAL", script, len(keys), *keys, *args)
-    pipe.execute_command("BLPOP", keys[2], wait_s)
-    pushed, answer = pipe.execute(raise_on_error=False)
-    if isinstance(pushed, Exception):
-        raise pushed
-    if isinstance(answer, Exception):
-        raise answer
+    pushed, answer = _pipelined(("EVAL", script, len(keys), *keys, *args), ("BLPOP", keys[2], wait_s))
     return pushed, answer[1] if answer else None
+
+
+def _pipelined(*commands: tuple[Any, ...]) -> list[Any]:
+    """Send ``commands`` in one write on one pooled connection and read their replies (raw: no
+    response callbacks). redis-py's Pipeline does the same with several times the Python work per
+    call, which on the hot path is the server's CPU. A failed call drops its connection: an error
+    reply left unread behind it would answer the next caller."""
+    pool = _redis().connection_pool
+    connection = pool.get_connection()  # checked: a connection Redis closed is reopened here
+    try:
+        connection.send_packed_command(connection.pack_commands(commands))
+        return [connection.read_response() for _ in commands]
+    except BaseException:
+        connection.disconnect()
+        raise
+    finally:
+        pool.release(connection)
 
 
 def submit(

@@ -183,8 +183,9 @@ def place_order(
         "q": fmt(request.quantity),
         "qq": fmt(request.quote_quantity),
         "coid": request.client_order_id,
-        "fp": request.fingerprint(),
     }
+    if request.client_order_id is not None:  # what a repeat of it must match
+        command["fp"] = request.fingerprint()
     try:
         answer = gateway.submit(
             request.market.symbol, command, rate_limit=rate_limit.fold() if rate_limit is not None else None

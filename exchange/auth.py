@@ -159,46 +159,48 @@ def signature_for(secret: str, timestamp: str, method: str, path_with_query: str
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
+def api_key_caller(meta: dict[str, Any], method: str, path_with_query: str, body: bytes) -> Caller | None:
+    """The caller of an HMAC-signed request (SPEC §2), from its WSGI headers; None without an
+    ``X-API-KEY`` header, AuthenticationFailed for anything wrong, a replay included (a
+    byte-identical signed request inside the window is refused: the first one marks it)."""
+    api_key = meta.get("HTTP_X_API_KEY")
+    if api_key is None:
+        return None
+    timestamp = meta.get("HTTP_X_TIMESTAMP", "")
+    signature = meta.get("HTTP_X_SIGNATURE", "")
+    # isascii(): str.isdigit() also accepts "²", which int() then refuses (a 500).
+    if not (
+        timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 16 and signature and len(signature) <= 128
+    ):
+        raise exceptions.AuthenticationFailed()
+    if abs(int(time.time() * 1000) - int(timestamp)) > settings.API_KEY_WINDOW_MS:
+        raise exceptions.AuthenticationFailed()
+    record = _load_api_key(api_key)
+    if record is None:
+        raise exceptions.AuthenticationFailed()
+    expected = signature_for(decrypt_secret(record["secret_encrypted"]), timestamp, method, path_with_query, body)
+    if not hmac.compare_digest(expected, signature.lower()):
+        raise exceptions.AuthenticationFailed()
+    window_s = settings.API_KEY_WINDOW_MS // 1000 * 2 + 1
+    if not get_redis_connection("default").set(
+        f"{settings.REDIS_KEY_PREFIX}:replay:{api_key}:{expected}", 1, nx=True, ex=window_s
+    ):
+        raise exceptions.AuthenticationFailed()
+    return Caller(
+        user_id=record["user_id"],
+        username=record["username"],
+        api_key=api_key,
+        permissions=frozenset(record["permissions"]),
+    )
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[Caller, None] | None:
         meta = request.META
-        api_key = meta.get("HTTP_X_API_KEY")
-        if api_key is None:
+        if meta.get("HTTP_X_API_KEY") is None:
             return None
-        timestamp = meta.get("HTTP_X_TIMESTAMP", "")
-        signature = meta.get("HTTP_X_SIGNATURE", "")
-        # isascii(): str.isdigit() also accepts "²", which int() then refuses (a 500).
-        if not (
-            timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 16 and signature and len(signature) <= 128
-        ):
-            raise exceptions.AuthenticationFailed()
-        if abs(int(time.time() * 1000) - int(timestamp)) > settings.API_KEY_WINDOW_MS:
-            raise exceptions.AuthenticationFailed()
-        record = _load_api_key(api_key)
-        if record is None:
-            raise exceptions.AuthenticationFailed()
-        expected = signature_for(
-            decrypt_secret(record["secret_encrypted"]),
-            timestamp,
-            request.method,
-            request.get_full_path(),
-            request._request.body,
-        )
-        if not hmac.compare_digest(expected, signature.lower()):
-            raise exceptions.AuthenticationFailed()
-        # A byte-identical signed request inside the window is a replay.
-        window_s = settings.API_KEY_WINDOW_MS // 1000 * 2 + 1
-        if not get_redis_connection("default").set(
-            f"{settings.REDIS_KEY_PREFIX}:replay:{api_key}:{expected}", 1, nx=True, ex=window_s
-        ):
-            raise exceptions.AuthenticationFailed()
-        caller = Caller(
-            user_id=record["user_id"],
-            username=record["username"],
-            api_key=api_key,
-            permissions=frozenset(record["permissions"]),
-        )
-        return caller, None
+        caller = api_key_caller(meta, request.method or "", request.get_full_path(), request._request.body)
+        return None if caller is None else (caller, None)
 
     def authenticate_header(self, request: Request) -> str:
         return "X-API-KEY"

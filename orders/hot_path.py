@@ -3,10 +3,11 @@ the WSGI environ, with the answer Django and DRF would give, for a fraction of t
 
 The hot path takes a request only when it is the everyday one: ``POST /spot/orders`` with no
 query string, ``Content-Type: application/json``, no ``Accept`` (or ``*/*`` or JSON), a JWT
-bearer token that verifies, a host Django accepts, spot trading on, a body within Django's
-upload limit, and no redirect or HSTS header to add. Everything else goes to Django untouched
-(nothing has been read from the body by then): API keys, a bad token's 401, unusual content
-types and Accept headers, every other path. What it runs is what the DRF view runs: the same
+bearer token that verifies or an API key's signed headers, a host Django accepts, spot trading
+on, a body within Django's upload limit, and no redirect or HSTS header to add. Everything else
+goes to Django untouched (nothing has been read from the body by then): a bad token's 401,
+unusual content types and Accept headers, every other path. A signed request's body is read to
+check its signature, so from there on the hot path answers everything, a 401 included. What it runs is what the DRF view runs: the same
 caller, ``services.place_order`` (validation in the seed's order, the rate limit folded into the
 engine push, the engine round trip) and the same ``exception_handler`` for every error. A test
 sends one set of requests down both paths and compares statuses, bodies and headers; the
@@ -32,7 +33,7 @@ from django.db import connections
 from django.http.request import split_domain_port, validate_host
 from rest_framework.exceptions import AuthenticationFailed
 
-from exchange.auth import Caller, user_for_sub, verified_sub
+from exchange.auth import Caller, JWTAuthentication, api_key_caller, user_for_sub, verified_sub
 from exchange.errors import exception_handler
 from exchange.throttling import DeferredRateLimit, window_for_caller
 from orders import selectors, services
@@ -43,6 +44,8 @@ PATH = "/spot/orders"
 JSON = "application/json"
 ACCEPTED = (None, "*/*", JSON)
 SERVER_ERROR_BODY = b"<h1>Server Error (500)</h1>"
+# A 401's WWW-Authenticate: DRF's view takes it from its first authentication class.
+AUTHENTICATE_HEADER = JWTAuthentication().authenticate_header(None)  # type: ignore[arg-type]
 
 Answer = tuple[int, list[tuple[str, str]], bytes]
 StartResponse = Callable[..., Any]
@@ -75,7 +78,8 @@ def _security_answerable(environ: dict[str, Any]) -> bool:
 def _headers(body: bytes, extra: list[tuple[str, str]] = []) -> list[tuple[str, str]]:  # noqa: B006 (never mutated)
     """The headers DRF (``Allow``) and the middleware (security, frame options, length) put on the
     view's answer."""
-    headers = [("Content-Type", JSON), ("Allow", "GET, POST, DELETE, HEAD, OPTIONS"), *extra]
+    headers = [("Content-Type", JSON)] if body else []  # DRF drops it from an empty answer (a 401)
+    headers += [("Allow", "GET, POST, DELETE, HEAD, OPTIONS"), *extra]
     if settings.X_FRAME_OPTIONS:
         headers.append(("X-Frame-Options", settings.X_FRAME_OPTIONS))
     headers.append(("Content-Length", str(len(body))))
@@ -144,11 +148,12 @@ def handle(environ: dict[str, Any], *, manage_connections: bool = True) -> Answe
     ):
         return None
     header = environ.get("HTTP_AUTHORIZATION")
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return None
+    if header:  # DRF tries the JWT first: a bearer token wins over an API key
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None
+    elif "HTTP_X_API_KEY" not in environ:
+        return None  # no credentials: Django's 401
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -161,14 +166,27 @@ def handle(environ: dict[str, Any], *, manage_connections: bool = True) -> Answe
     if manage_connections:
         _checkpoint()
     try:
-        try:
-            user_id, username = user_for_sub(verified_sub(token.strip()))
-        except AuthenticationFailed:
-            return None  # Django answers the 401, exactly
-        except Exception as exc:  # the database, looking up the user
-            return _error(exc)
+        if header:
+            try:
+                user_id, username = user_for_sub(verified_sub(token.strip()))
+            except AuthenticationFailed:
+                return None  # Django answers the 401, exactly
+            except Exception as exc:  # the database, looking up the user
+                return _error(exc)
+            caller = Caller(user_id=user_id, username=username)
         body = environ["wsgi.input"].read(length) if length else b""
-        return _place(Caller(user_id=user_id, username=username), body)
+        if not header:
+            # The signature covers the body, so it is read first; from here on every answer is ours.
+            try:
+                signed = api_key_caller(environ, "POST", PATH, body)
+            except AuthenticationFailed as exc:
+                exc.auth_header = AUTHENTICATE_HEADER  # type: ignore[attr-defined]  # as DRF's view sets it
+                return _error(exc)
+            except Exception as exc:
+                return _error(exc)
+            assert signed is not None  # its header is there
+            caller = signed
+        return _place(caller, body)
     finally:
         if manage_connections:
             _checkpoint()

@@ -11,6 +11,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from exchange.auth import signature_for
+from tests.conftest import hot_path_client
 
 
 def now_ms() -> int:
@@ -49,8 +50,9 @@ class Key:
         signature: str | None = None,
         client: APIClient | None = None,
     ) -> Any:
-        """One signed request; ``path`` may carry a query string (it is signed with it)."""
-        client = client or APIClient()
+        """One signed request; ``path`` may carry a query string (it is signed with it). Order
+        requests go through the hot path first, as the server's do."""
+        client = client or hot_path_client()
         return client.generic(
             method,
             path,

@@ -19,7 +19,8 @@ from rest_framework.test import APIClient
 
 from exchange.wsgi import application
 from orders.shards import state_key
-from tests.conftest import HotPathClientHandler
+from tests.conftest import HotPathClientHandler, hot_path_client
+from tests.foundation.conftest import Key
 
 pytestmark = pytest.mark.usefixtures("engine")
 
@@ -122,8 +123,8 @@ def test_placed_orders_answer_with_the_general_paths_shape_and_headers(market, f
 )
 def test_unusual_requests_are_left_to_django(market, funded, extra, status):
     trader = funded(USDT="1000")
-    client = APIClient()
-    client.handler = handler = HotPathClientHandler(client.handler)
+    client = hot_path_client()
+    handler = client.handler
     environ = {"CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": f"Bearer {trader.token}", **extra}
     content_type = environ.pop("CONTENT_TYPE")
     response = client.generic("POST", "/spot/orders", orjson.dumps(ORDER), content_type=content_type, **environ)
@@ -175,3 +176,49 @@ def test_the_server_application_answers_orders_itself_and_the_rest_through_djang
     assert call_wsgi(refused.environ)[::2] == ("400 Bad Request", b'{"error":"invalid side"}')
     status, _, body = call_wsgi(factory.get(f"/spot/orders/{placed['id']}", **auth).environ)
     assert status == "200 OK" and orjson.loads(body)["id"] == placed["id"]
+
+
+def new_key(api: Any, permissions: list[str], label: str = "bot") -> Key:
+    created = api.post("/spot/api-keys", {"label": label, "permissions": permissions})
+    assert created.status_code == 201
+    body = created.json()
+    return Key(api_key=body["api_key"], secret=body["secret"], body=body)
+
+
+def test_signed_api_key_orders_take_the_hot_path_and_answer_as_django(market, funded):
+    trader = funded(USDT="1000")
+    key = new_key(trader, permissions=["read", "trade"])
+    hot_client = hot_path_client()
+    body = orjson.dumps(ORDER)
+    hot = key.call("POST", "/spot/orders", body, client=hot_client)
+    general = key.call("POST", "/spot/orders", body, timestamp=int(time.time() * 1000) - 1, client=APIClient())
+    assert hot_client.handler.answered == 1
+    assert hot.status_code == general.status_code == 201
+    assert headers_of(hot, length=False) == headers_of(general, length=False)
+    assert hot.json()["status"] == general.json()["status"] == "open"
+
+
+def test_api_key_refusals_are_the_general_paths(market, funded):
+    trader = funded(USDT="1000")
+    reader = new_key(trader, permissions=["read"])
+    trading = new_key(trader, permissions=["read", "trade"], label="trading")
+    hot_client = hot_path_client()
+    body = orjson.dumps(ORDER)
+    now = int(time.time() * 1000)
+    cases = [
+        (reader, {"timestamp": now}, {"timestamp": now - 1}),  # 403: no trade permission
+        (trading, {"signature": "00" * 32}, {"signature": "00" * 32}),  # 401: wrong signature
+        (trading, {"timestamp": now - 60_000}, {"timestamp": now - 60_001}),  # 401: outside the window
+    ]
+    for key, hot_args, general_args in cases:
+        hot = key.call("POST", "/spot/orders", body, client=hot_path_client(), **hot_args)
+        general = key.call("POST", "/spot/orders", body, client=APIClient(), **general_args)
+        assert hot.status_code in (401, 403)
+        assert (hot.status_code, hot.content) == (general.status_code, general.content)
+        assert headers_of(hot) == headers_of(general)
+    # a replay: the same signed request twice
+    first = key_headers = trading.headers("POST", "/spot/orders", body, now - 2)
+    assert hot_client.generic("POST", "/spot/orders", body, content_type="application/json", **first).status_code == 201
+    replayed = hot_client.generic("POST", "/spot/orders", body, content_type="application/json", **key_headers)
+    assert (replayed.status_code, replayed.content, replayed["WWW-Authenticate"]) == (401, b"", "Bearer")
+    assert hot_client.handler.answered == 2

@@ -5,7 +5,12 @@ Starts the HTTP server the way ``make run`` does (granian, ``--workers`` x ``--t
 user and JWT each) post a seeded mix of orders for ``--seconds``. Everything, the load
 generator included, shares this machine's cores. Rate limits are lifted for the run.
 
-    .venv/bin/python bench/http_orders.py [--seconds 15] [--clients 32] [--server granian|gunicorn]
+    .venv/bin/python bench/http_orders.py [--seconds 15] [--clients 32] [--server granian|gunicorn] [--rate R]
+
+By default each client posts its next order as soon as the last is answered (closed loop: the
+figure is the most the server takes, and then p50 is about clients / throughput by Little's law,
+32 / 3000 = 10.7 ms at 3,000/s). ``--rate R`` paces the clients to R orders/s together instead,
+which shows the latency at a given load.
 
 Last line: ``http_orders orders_per_s=<int> p50_ms=<float> p99_ms=<float>``
 """
@@ -36,7 +41,10 @@ class Client(asyncio.Protocol):
     """One keep-alive connection posting orders one after another (a protocol, not streams: the
     load generator shares the machine's two cores with the server, so it parses answers cheaply)."""
 
-    def __init__(self, token: str, seed: int, stop_at: float, warm_until: float, latencies: list, codes: Counter):
+    def __init__(
+        self, token: str, seed: int, stop_at: float, warm_until: float, latencies: list, codes: Counter,
+        interval_s: float = 0.0,
+    ) -> None:  # fmt: skip
         import orjson
 
         self.dumps = orjson.dumps
@@ -49,14 +57,32 @@ class Client(asyncio.Protocol):
         self.done: asyncio.Future = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
         self.reconnect = False
+        # Paced (--rate): one request every interval_s, the clients staggered; latency counts from
+        # when a request was due, so a server that falls behind is not flattered by the clients
+        # waiting for it (no coordinated omission).
+        self.interval_s = interval_s
+        self.due = time.perf_counter() + interval_s * self.rng.random()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.send()
+        self.next()
+
+    def next(self) -> None:
+        if not self.interval_s:
+            self.send()
+            return
+        wait_s = self.due - time.perf_counter()
+        if wait_s > 0:
+            asyncio.get_running_loop().call_later(wait_s, self.send)
+        else:
+            self.send()
 
     def send(self) -> None:
         body = self.dumps(order_mix(self.rng))
         self.started = time.perf_counter()
+        if self.interval_s:
+            self.started = min(self.started, self.due)
+            self.due += self.interval_s
         self.transport.write(b"%sContent-Length: %d\r\n\r\n%s" % (self.head, len(body), body))  # type: ignore[union-attr]
 
     def data_received(self, data: bytes) -> None:
@@ -83,7 +109,7 @@ class Client(asyncio.Protocol):
             self.reconnect = now < self.stop_at
             return
         if now < self.stop_at:
-            self.send()
+            self.next()
         else:
             self.transport.close()  # type: ignore[union-attr]
 
@@ -93,10 +119,11 @@ class Client(asyncio.Protocol):
 
 
 async def client(
-    port: int, token: str, seed: int, stop_at: float, warm_until: float, latencies: list, codes: Counter
-) -> None:
+    port: int, token: str, seed: int, stop_at: float, warm_until: float, latencies: list, codes: Counter,
+    interval_s: float,
+) -> None:  # fmt: skip
     loop = asyncio.get_running_loop()
-    protocol = Client(token, seed, stop_at, warm_until, latencies, codes)
+    protocol = Client(token, seed, stop_at, warm_until, latencies, codes, interval_s)
     while True:
         await loop.create_connection(lambda: protocol, "127.0.0.1", port)
         if not await protocol.done:
@@ -105,13 +132,18 @@ async def client(
         protocol.reconnect = False
 
 
-async def load(port: int, tokens: list[str], seconds: float, warmup: float) -> tuple[list[float], Counter, float]:
+async def load(
+    port: int, tokens: list[str], seconds: float, warmup: float, rate: float
+) -> tuple[list[float], Counter, float]:
     latencies: list[float] = []
     codes: Counter = Counter()
     start = time.perf_counter()
     warm_until = start + warmup
     stop_at = warm_until + seconds
-    await asyncio.gather(*[client(port, t, i, stop_at, warm_until, latencies, codes) for i, t in enumerate(tokens)])
+    interval_s = len(tokens) / rate if rate else 0.0
+    await asyncio.gather(
+        *[client(port, t, i, stop_at, warm_until, latencies, codes, interval_s) for i, t in enumerate(tokens)]
+    )
     return latencies, codes, time.perf_counter() - warm_until
 
 
@@ -149,6 +181,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class")
     parser.add_argument("--server", choices=["gunicorn", "granian"], default="granian")
+    parser.add_argument(
+        "--rate", type=float, default=0.0,
+        help="orders/s offered by all clients together, paced (default: each client posts again as soon as answered)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     use_fresh_database("http")
@@ -169,7 +205,7 @@ def main() -> None:
     try:
         wait_http(port)
         cpu_started = time.process_time()
-        latencies, codes, elapsed = asyncio.run(load(port, tokens, args.seconds, args.warmup))
+        latencies, codes, elapsed = asyncio.run(load(port, tokens, args.seconds, args.warmup, args.rate))
         load_cpu_s = time.process_time() - cpu_started
     finally:
         for process in processes:
@@ -178,8 +214,10 @@ def main() -> None:
             process.wait(20)
     latencies.sort()
     answered = sum(codes[c] for c in (200, 201, 400))
+    offered = f"{args.rate:g}/s" if args.rate else "closed-loop"
     print(
         f"server={args.server} clients={args.clients} workers={args.workers}x{args.threads} seconds={elapsed:.1f} "
+        f"offered={offered} "
         f"statuses={dict(codes)} load_generator_cpu_us_per_request={load_cpu_s / max(1, sum(codes.values())) * 1e6:.0f}"
     )
     print(f"http_orders orders_per_s={int(answered / elapsed)} p50_ms={percentile(latencies, 0.5):.2f} "

@@ -163,6 +163,7 @@ class Book:
         "maker_fee_e8",
         "taker_fee_e8",
         "status",
+        "base_first",
         "bids",
         "bid_heap",
         "asks",
@@ -179,6 +180,7 @@ class Book:
         self.maker_fee_e8 = spec.maker_fee_e8
         self.taker_fee_e8 = spec.taker_fee_e8
         self.status = spec.status
+        self.base_first = spec.base < spec.quote  # the order of a user's BALANCE events
         self.bids: dict[int, Level] = {}  # keyed by -price
         self.bid_heap: list[int] = []
         self.asks: dict[int, Level] = {}  # keyed by price

@@ -215,10 +215,17 @@ class Engine:
         if opposite_heap and (is_market or opposite_heap[0] <= cross_key):
             while opposite_heap:
                 top_key = opposite_heap[0]
-                if opposite[top_key].lots:
+                top = opposite[top_key]
+                if top.lots:
                     if is_market or top_key <= cross_key:
                         if tif == POST_ONLY and not is_market:
                             return [(REJECTED, order_id, POST_ONLY_REJECT)]
+                        maker = top.head
+                        assert maker is not None  # a level with lots has orders
+                        if qty <= maker[2] and maker[1] != user_id and not (is_market and is_buy):  # REMAINING, USER
+                            # The common take: the best level's oldest order fills all of it (a
+                            # quantity, not a budget). What ``_take`` does for one fill, inline.
+                            return self._take_one(book, top, maker, order_id, user_id, side, is_buy, qty, asset)
                         return self._take(
                             book, order_id, user_id, side, is_buy, is_market, tif, price, cross_key, qty,
                             quote_atoms or 0, asset, opposite, opposite_heap,
@@ -241,6 +248,8 @@ class Engine:
             heappush(heap, level_key)
         by_user = book.by_user
         newest = by_user.get(user_id)
+        if newest is not None:
+            user_id = newest[1]  # USER: the same int object as the user's other orders (32 B less each)
         tail = level.tail
         # [OID, USER, REMAINING, FILLED_LOTS, FILLED_QUOTE, FEE, SEQ, LEVEL, PREV, NEXT, USER_PREV, USER_NEXT]
         order: Order = [order_id, user_id, qty, 0, 0, 0, seq, level, tail, None, None, newest]
@@ -353,6 +362,9 @@ class Engine:
         seq: int,
     ) -> None:
         """Put an order at the back of its price level and index it."""
+        newest = book.by_user.get(user_id)
+        if newest is not None:
+            user_id = newest[USER]  # one int object per user (see ``place``)
         order: Order = [order_id, user_id, remaining, filled, filled_quote, fee, seq, None, None, None, None, None]
         if self._orders.setdefault(order_id, order) is not order:
             raise ValueError(f"order id {order_id!r} is already open")
@@ -366,11 +378,168 @@ class Engine:
             order[PREV] = tail
         level.tail = order
         level.lots += remaining
-        newest = book.by_user.get(user_id)
         if newest is not None:
             newest[USER_PREV] = order
             order[USER_NEXT] = newest
         book.by_user[user_id] = order
+
+    def _take_one(
+        self,
+        book: Book,
+        level: Level,
+        maker: Order,
+        order_id: Hashable,
+        user_id: int,
+        side: str,
+        is_buy: bool,
+        qty: int,
+        give_asset: str,
+    ) -> list[Event]:
+        """Fill a taker of ``qty`` lots whole from ``maker``, the head of the best opposite
+        ``level``, which has that many lots and is not the taker's: what ``_take`` does with
+        one fill, without the plan (no self-trade, nothing left, so no fok or rest)."""
+        seq = self.last_seq = self.last_seq + 1
+        trade_seq = self.last_trade_seq = self.last_trade_seq + 1
+        maker_price = level.price_ticks
+        quote_amount = maker_price * qty * book.unit_atoms
+        base_amount = qty * book.lot_atoms
+        maker_fee_e8 = book.maker_fee_e8
+        taker_fee_e8 = book.taker_fee_e8
+        if is_buy:  # the maker sold base and receives quote
+            maker_fee = quote_amount * maker_fee_e8 // FEE_SCALE if maker_fee_e8 else 0
+            fee = base_amount * taker_fee_e8 // FEE_SCALE if taker_fee_e8 else 0
+            maker_got = quote_amount - maker_fee
+            maker_gave = base_amount
+            gave = quote_amount
+            received = base_amount - fee
+            recv_asset = book.base
+            recv_first = book.base_first
+        else:  # the maker bought base with quote it had locked at this very price
+            maker_fee = base_amount * maker_fee_e8 // FEE_SCALE if maker_fee_e8 else 0
+            fee = quote_amount * taker_fee_e8 // FEE_SCALE if taker_fee_e8 else 0
+            maker_got = base_amount - maker_fee
+            maker_gave = quote_amount
+            gave = base_amount
+            received = quote_amount - fee
+            recv_asset = book.quote
+            recv_first = not book.base_first
+        maker_user = maker[1]  # USER
+        maker_id = maker[0]  # OID
+        remaining = maker[2] = maker[2] - qty  # REMAINING
+        maker_filled = maker[3] = maker[3] + qty  # FILLED
+        maker_quote = maker[4] = maker[4] + quote_amount  # FILLED_QUOTE
+        maker_fee_total = maker[5] = maker[5] + maker_fee  # FEE
+        level.lots -= qty
+        if not remaining:
+            del self._orders[maker_id]
+            after = maker[9]  # NEXT
+            if after is None:  # the level is empty now: out of the book
+                level.head = level.tail = None
+                heap = book.ask_heap if is_buy else book.bid_heap
+                opposite = book.asks if is_buy else book.bids
+                del opposite[heappop(heap)]
+            else:
+                level.head = after
+                after[8] = None  # PREV
+            newer = maker[10]  # USER_PREV; out of its user's index, inline
+            older = maker[11]  # USER_NEXT
+            if newer is None:
+                by_user = book.by_user
+                if older is None:
+                    del by_user[maker_user]
+                else:
+                    by_user[maker_user] = older
+                    older[10] = None
+            else:
+                newer[11] = older
+                if older is not None:
+                    older[10] = newer
+        events: list[Event] = [
+            (ACCEPTED, order_id, seq),
+            (TRADE, book.symbol, trade_seq, maker_id, order_id, maker_user, user_id, maker_price, qty, side,
+             maker_fee, fee),
+            (ORDER, maker_id, PARTIALLY_FILLED if remaining else FILLED, remaining, maker_filled, maker_quote,
+             maker_fee_total),
+            (ORDER, order_id, FILLED, 0, qty, quote_amount, fee),
+        ]  # fmt: skip
+        fee_user = self.fee_user_id
+        if (fee or maker_fee) and (fee_user == user_id or fee_user == maker_user):
+            changes = [
+                (BALANCE, maker_user, recv_asset, 0, -maker_gave),
+                (BALANCE, maker_user, give_asset, maker_got, 0),
+                (BALANCE, user_id, give_asset, -gave, 0),
+                (BALANCE, user_id, recv_asset, received, 0),
+            ]
+            if fee:
+                changes.append((BALANCE, fee_user, recv_asset, fee, 0))
+            if maker_fee:
+                changes.append((BALANCE, fee_user, give_asset, maker_fee, 0))
+            _add_summed(events, changes, self.available)
+            return events
+        # Three users (the fee account's changes only if not zero), each change not zero
+        # (see ``_take``), in (user, asset) order.
+        if recv_first:
+            maker_rows: tuple[Event, ...] = (
+                (BALANCE, maker_user, recv_asset, 0, -maker_gave),
+                (BALANCE, maker_user, give_asset, maker_got, 0),
+            )
+            taker_rows: tuple[Event, ...] = (
+                (BALANCE, user_id, recv_asset, received, 0),
+                (BALANCE, user_id, give_asset, -gave, 0),
+            )
+        else:
+            maker_rows = (
+                (BALANCE, maker_user, give_asset, maker_got, 0),
+                (BALANCE, maker_user, recv_asset, 0, -maker_gave),
+            )
+            taker_rows = ((BALANCE, user_id, give_asset, -gave, 0), (BALANCE, user_id, recv_asset, received, 0))
+        if maker_user < user_id:
+            first, first_user, second, second_user = maker_rows, maker_user, taker_rows, user_id
+        else:
+            first, first_user, second, second_user = taker_rows, user_id, maker_rows, maker_user
+        available = self.available
+        balance_key = (maker_user, give_asset)
+        if balance_key in available:
+            available[balance_key] += maker_got
+        balance_key = (user_id, give_asset)
+        if balance_key in available:
+            available[balance_key] -= gave
+        balance_key = (user_id, recv_asset)
+        if balance_key in available:
+            available[balance_key] += received
+        if fee or maker_fee:
+            if not fee:
+                fee_rows: tuple[Event, ...] = ((BALANCE, fee_user, give_asset, maker_fee, 0),)
+            elif not maker_fee:
+                fee_rows = ((BALANCE, fee_user, recv_asset, fee, 0),)
+            elif recv_first:
+                fee_rows = ((BALANCE, fee_user, recv_asset, fee, 0), (BALANCE, fee_user, give_asset, maker_fee, 0))
+            else:
+                fee_rows = ((BALANCE, fee_user, give_asset, maker_fee, 0), (BALANCE, fee_user, recv_asset, fee, 0))
+            if fee:
+                balance_key = (fee_user, recv_asset)
+                if balance_key in available:
+                    available[balance_key] += fee
+            if maker_fee:
+                balance_key = (fee_user, give_asset)
+                if balance_key in available:
+                    available[balance_key] += maker_fee
+            if fee_user < first_user:
+                events += fee_rows
+                events += first
+                events += second
+            elif fee_user < second_user:
+                events += first
+                events += fee_rows
+                events += second
+            else:
+                events += first
+                events += second
+                events += fee_rows
+        else:
+            events += first
+            events += second
+        return events
 
     def _take(
         self,
@@ -579,33 +748,75 @@ class Engine:
             gave, recv_asset, received = filled_quote, base, filled * lot_atoms - taker_fee
         else:
             gave, recv_asset, received = filled * lot_atoms, quote, filled_quote - taker_fee
-        # Balance changes, one per (user, asset), sorted. The taker is never a maker here;
-        # the fee account could be either (then its changes are summed first).
+        # Balance changes, one per (user, asset), sorted by (user, asset). The taker is never
+        # a maker here; the fee account could be either (then the generic path sums them).
+        # Nothing filled means no maker, no fee and nothing paid: no change at all.
+        if not filled:
+            return events
         fee_user = self.fee_user_id
-        changes: list[Event] = []
-        append = changes.append
-        for maker_user, (maker_got, maker_gave) in makers.items():
-            append((BALANCE, maker_user, recv_asset, 0, -maker_gave))
-            append((BALANCE, maker_user, give_asset, maker_got, 0))
-        append((BALANCE, user_id, give_asset, -gave - locked_after, locked_after))
-        append((BALANCE, user_id, recv_asset, received, 0))
-        if taker_fee:
-            append((BALANCE, fee_user, recv_asset, taker_fee, 0))
-        if maker_fees:
-            append((BALANCE, fee_user, give_asset, maker_fees, 0))
-        if (taker_fee or maker_fees) and (fee_user == user_id or fee_user in makers):
-            changes = _summed(changes)
-        changes.sort()
         available = self.available
-        for change in changes:
-            _, balance_user, asset, d_av, d_lk = change
-            if d_av:
-                events.append(change)
-                balance_key = (balance_user, asset)
+        if (taker_fee or maker_fees) and (fee_user == user_id or fee_user in makers):
+            changes: list[Event] = []
+            append = changes.append
+            for maker_user, (maker_got, maker_gave) in makers.items():
+                append((BALANCE, maker_user, recv_asset, 0, -maker_gave))
+                append((BALANCE, maker_user, give_asset, maker_got, 0))
+            append((BALANCE, user_id, give_asset, -gave - locked_after, locked_after))
+            append((BALANCE, user_id, recv_asset, received, 0))
+            if taker_fee:
+                append((BALANCE, fee_user, recv_asset, taker_fee, 0))
+            if maker_fees:
+                append((BALANCE, fee_user, give_asset, maker_fees, 0))
+            _add_summed(events, changes, available)
+            return events
+        # Every user has its own changes: each user's (at most two, in asset order) are
+        # built once and the users sorted. None is zero: a fill moves at least one lot (and a
+        # lot costs at least one atom), and a fee rate below 1 leaves the payee something;
+        # only the fee account's changes may be zero (then left out).
+        recv_first = book.base_first if is_buy else not book.base_first
+        rows: dict[int, tuple[Event, ...]] = {}
+        for maker_user, (maker_got, maker_gave) in makers.items():
+            if recv_first:
+                rows[maker_user] = ((BALANCE, maker_user, recv_asset, 0, -maker_gave),
+                                    (BALANCE, maker_user, give_asset, maker_got, 0))  # fmt: skip
+            else:
+                rows[maker_user] = ((BALANCE, maker_user, give_asset, maker_got, 0),
+                                    (BALANCE, maker_user, recv_asset, 0, -maker_gave))  # fmt: skip
+            balance_key = (maker_user, give_asset)
+            if balance_key in available:
+                available[balance_key] += maker_got
+        paid = -gave - locked_after
+        if recv_first:
+            rows[user_id] = ((BALANCE, user_id, recv_asset, received, 0),
+                             (BALANCE, user_id, give_asset, paid, locked_after))  # fmt: skip
+        else:
+            rows[user_id] = ((BALANCE, user_id, give_asset, paid, locked_after),
+                             (BALANCE, user_id, recv_asset, received, 0))  # fmt: skip
+        balance_key = (user_id, give_asset)
+        if balance_key in available:
+            available[balance_key] += paid
+        balance_key = (user_id, recv_asset)
+        if balance_key in available:
+            available[balance_key] += received
+        if taker_fee or maker_fees:
+            fee_recv = (BALANCE, fee_user, recv_asset, taker_fee, 0)
+            fee_give = (BALANCE, fee_user, give_asset, maker_fees, 0)
+            if not taker_fee:
+                rows[fee_user] = (fee_give,)
+            elif not maker_fees:
+                rows[fee_user] = (fee_recv,)
+            else:
+                rows[fee_user] = (fee_recv, fee_give) if recv_first else (fee_give, fee_recv)
+            if taker_fee:
+                balance_key = (fee_user, recv_asset)
                 if balance_key in available:
-                    available[balance_key] += d_av
-            elif d_lk:
-                events.append(change)
+                    available[balance_key] += taker_fee
+            if maker_fees:
+                balance_key = (fee_user, give_asset)
+                if balance_key in available:
+                    available[balance_key] += maker_fees
+        for balance_user in sorted(rows):
+            events += rows[balance_user]
         return events
 
     # ------------------------------------------------------------------ cancels
@@ -712,6 +923,21 @@ class Engine:
 
 def _seq_of(order: RestingOrder) -> int:
     return order.seq
+
+
+def _add_summed(events: list[Event], changes: list[Event], available: dict[BalanceKey, int]) -> None:
+    """Append BALANCE ``changes`` to ``events`` summed per (user, asset), sorted, zeros left
+    out; add their available deltas to ``available`` where it has the key. For a command
+    where one user (the fee account) has several changes to one asset."""
+    for change in sorted(_summed(changes)):
+        _, balance_user, asset, d_av, d_lk = change
+        if d_av:
+            events.append(change)
+            balance_key = (balance_user, asset)
+            if balance_key in available:
+                available[balance_key] += d_av
+        elif d_lk:
+            events.append(change)
 
 
 def _summed(changes: list[Event]) -> list[Event]:

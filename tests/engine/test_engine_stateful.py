@@ -21,15 +21,17 @@ from orders.engine.commands import Cancel, CancelAll, MarketSpec, Place, SetStat
 from orders.engine.engine import Engine
 
 FEE_USER = 0
-USERS = (1, 2, 3, 4)
+USERS = (1, 2, 3, 4, FEE_USER)  # the fee account trades too: its changes are summed with its fees
 UNIT = 10**18
 AAA_LOT = 1234567  # atoms: amounts and fees in AAA_QQQ are not multiples of 10**8, so fees get floored
 MARKETS = (
     ("AAA_QQQ", "AAA", "QQQ", Decimal("1000"), Decimal("0.000000000001234567"), Decimal("0.0013"), Decimal("0.0025")),
     # shares the quote asset with the first (one balance, two books); scarce funds here
     ("BBB_QQQ", "BBB", "QQQ", Decimal("1"), Decimal("1"), Decimal("0.00000007"), Decimal("0.003")),
+    # the base sorts after the quote: a user's BALANCE events come quote first
+    ("ZZZ_QQQ", "ZZZ", "QQQ", Decimal("1"), Decimal("1"), Decimal("0.001"), Decimal("0.002")),
 )
-START = {"AAA": 150 * AAA_LOT, "BBB": 60 * UNIT, "QQQ": 400 * UNIT}
+START = {"AAA": 150 * AAA_LOT, "BBB": 60 * UNIT, "ZZZ": 60 * UNIT, "QQQ": 400 * UNIT}
 SYMBOLS = st.sampled_from([m[0] for m in MARKETS])
 USER = st.sampled_from(USERS)
 SIDE = st.sampled_from(["buy", "sell"])

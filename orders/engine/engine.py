@@ -10,11 +10,10 @@ is 0). The engine checks a new order's lock against it and then keeps every key 
 present exact by adding each command's ``BALANCE`` available deltas to it; it never adds
 a key that is absent. So two orders of one batch can never spend the same funds.
 
-The hot paths (``place``, ``cancel``, ``_take``) are written inline, with local names and
-literal field indexes into the order lists (``book.OID`` .. ``book.USER_NEXT``: a module
-constant costs a global lookup per use, about 10 ns, and they are used dozens of times a
-command). Each index is named in a comment where it is not obvious; a test checks the
-layout. Every such saving was measured (docs/decisions/0012).
+The hot paths (``place``, ``_take_one``, ``cancel``, ``_take``) are written inline, with
+local names for everything used more than once (a module constant or an attribute costs a
+lookup per use, and they are used dozens of times a command). Every such saving was
+measured (docs/decisions/0012).
 """
 
 from __future__ import annotations
@@ -23,23 +22,7 @@ from collections.abc import Hashable
 from heapq import heappop, heappush
 from typing import Any
 
-from orders.engine.book import (
-    FEE,
-    FILLED_LOTS,
-    FILLED_QUOTE,
-    LEVEL,
-    NEXT,
-    OID,
-    PREV,
-    REMAINING,
-    SEQ,
-    USER,
-    USER_NEXT,
-    USER_PREV,
-    Book,
-    Level,
-    Order,
-)
+from orders.engine.book import Book, Level, Order
 from orders.engine.book import RestingOrder as RestingOrder
 from orders.engine.commands import (
     MARKET_STATUSES,
@@ -86,11 +69,6 @@ POST_ONLY = "post_only"
 ACTIVE = "active"
 HALTED = "halted"
 DELISTED = "delisted"
-
-# The order list's layout, as the literal indexes below use it (checked by a test).
-assert (OID, USER, REMAINING, FILLED_LOTS, FILLED_QUOTE, FEE, SEQ, LEVEL, PREV, NEXT, USER_PREV, USER_NEXT) == tuple(
-    range(12)
-)
 
 
 def _positive_int(value: object, name: str) -> int:
@@ -222,7 +200,7 @@ class Engine:
                             return [(REJECTED, order_id, POST_ONLY_REJECT)]
                         maker = top.head
                         assert maker is not None  # a level with lots has orders
-                        if qty <= maker[2] and maker[1] != user_id and not (is_market and is_buy):  # REMAINING, USER
+                        if qty <= maker.remaining and maker.user != user_id and not (is_market and is_buy):
                             # The common take: the best level's oldest order fills all of it (a
                             # quantity, not a budget). What ``_take`` does for one fill, inline.
                             return self._take_one(book, top, maker, order_id, user_id, side, is_buy, qty, asset)
@@ -249,20 +227,28 @@ class Engine:
         by_user = book.by_user
         newest = by_user.get(user_id)
         if newest is not None:
-            user_id = newest[1]  # USER: the same int object as the user's other orders (32 B less each)
+            user_id = newest.user  # the same int object as the user's other orders (32 B less each)
         tail = level.tail
-        # [OID, USER, REMAINING, FILLED_LOTS, FILLED_QUOTE, FEE, SEQ, LEVEL, PREV, NEXT, USER_PREV, USER_NEXT]
-        order: Order = [order_id, user_id, qty, 0, 0, 0, seq, level, tail, None, None, newest]
+        order = Order()  # its slots set one by one: no ``__init__`` frame (docs/decisions/0012)
+        order.oid = order_id
+        order.user = user_id
+        order.remaining = qty
+        order.filled_lots = order.filled_quote = order.fee = 0
+        order.seq = seq
+        order.level = level
+        order.prev = tail
+        order.next = order.user_prev = None
+        order.user_next = newest
         if self._orders.setdefault(order_id, order) is not order:
             raise ValueError(f"order id {order_id!r} is already open")
         if tail is None:
             level.head = order
         else:
-            tail[9] = order  # NEXT
+            tail.next = order
         level.tail = order
         level.lots += qty
         if newest is not None:
-            newest[10] = order  # USER_PREV
+            newest.user_prev = order
         by_user[user_id] = order
         available[key] = avail - lock
         return [
@@ -277,35 +263,35 @@ class Engine:
         order = orders.pop(order_id, None)
         if order is None:
             return [(REJECTED, order_id, ORDER_NOT_FOUND)]
-        if order[1] != user_id:  # USER; not theirs: put it back (the index's order is not used)
+        if order.user != user_id:  # not theirs: put it back (the index's order is not used)
             orders[order_id] = order
             return [(REJECTED, order_id, ORDER_NOT_FOUND)]
-        level = order[7]  # LEVEL
-        remaining = order[2]  # REMAINING
+        level = order.level
+        remaining = order.remaining
         level.lots -= remaining
-        before = order[8]  # PREV
-        after = order[9]  # NEXT
+        before = order.prev
+        after = order.next
         if before is None:
             level.head = after
         else:
-            before[9] = after
+            before.next = after
         if after is None:
             level.tail = before
         else:
-            after[8] = before
-        newer = order[10]  # USER_PREV
-        older = order[11]  # USER_NEXT
+            after.prev = before
+        newer = order.user_prev
+        older = order.user_next
         if newer is None:
             by_user = level.book.by_user
             if older is None:
                 del by_user[user_id]
             else:
                 by_user[user_id] = older
-                older[10] = None
+                older.user_prev = None
         else:
-            newer[11] = older
+            newer.user_next = older
             if older is not None:
-                older[10] = newer
+                older.user_prev = newer
         # Nothing points at ``order`` now: refcounting frees it, its own links need no clearing.
         asset = level.asset
         amount = remaining * level.lock_per_lot
@@ -314,7 +300,7 @@ class Engine:
         if key in available:
             available[key] += amount
         return [
-            (ORDER, order_id, CANCELLED, remaining, order[3], order[4], order[5]),  # FILLED, FILLED_QUOTE, FEE
+            (ORDER, order_id, CANCELLED, remaining, order.filled_lots, order.filled_quote, order.fee),
             (BALANCE, user_id, asset, amount, -amount),
         ]
 
@@ -364,23 +350,32 @@ class Engine:
         """Put an order at the back of its price level and index it."""
         newest = book.by_user.get(user_id)
         if newest is not None:
-            user_id = newest[USER]  # one int object per user (see ``place``)
-        order: Order = [order_id, user_id, remaining, filled, filled_quote, fee, seq, None, None, None, None, None]
-        if self._orders.setdefault(order_id, order) is not order:
+            user_id = newest.user  # one int object per user (see ``place``)
+        if order_id in self._orders:
             raise ValueError(f"order id {order_id!r} is already open")
         level = book.level_for(side, price)
-        order[LEVEL] = level
         tail = level.tail
+        order = Order()
+        order.oid = order_id
+        order.user = user_id
+        order.remaining = remaining
+        order.filled_lots = filled
+        order.filled_quote = filled_quote
+        order.fee = fee
+        order.seq = seq
+        order.level = level
+        order.prev = tail
+        order.next = order.user_prev = None
+        order.user_next = newest
+        self._orders[order_id] = order
         if tail is None:
             level.head = order
         else:
-            tail[NEXT] = order
-            order[PREV] = tail
+            tail.next = order
         level.tail = order
         level.lots += remaining
         if newest is not None:
-            newest[USER_PREV] = order
-            order[USER_NEXT] = newest
+            newest.user_prev = order
         book.by_user[user_id] = order
 
     def _take_one(
@@ -423,16 +418,16 @@ class Engine:
             received = quote_amount - fee
             recv_asset = book.quote
             recv_first = not book.base_first
-        maker_user = maker[1]  # USER
-        maker_id = maker[0]  # OID
-        remaining = maker[2] = maker[2] - qty  # REMAINING
-        maker_filled = maker[3] = maker[3] + qty  # FILLED
-        maker_quote = maker[4] = maker[4] + quote_amount  # FILLED_QUOTE
-        maker_fee_total = maker[5] = maker[5] + maker_fee  # FEE
+        maker_user = maker.user
+        maker_id = maker.oid
+        remaining = maker.remaining = maker.remaining - qty
+        maker_filled = maker.filled_lots = maker.filled_lots + qty
+        maker_quote = maker.filled_quote = maker.filled_quote + quote_amount
+        maker_fee_total = maker.fee = maker.fee + maker_fee
         level.lots -= qty
         if not remaining:
             del self._orders[maker_id]
-            after = maker[9]  # NEXT
+            after = maker.next
             if after is None:  # the level is empty now: out of the book
                 level.head = level.tail = None
                 heap = book.ask_heap if is_buy else book.bid_heap
@@ -440,20 +435,20 @@ class Engine:
                 del opposite[heappop(heap)]
             else:
                 level.head = after
-                after[8] = None  # PREV
-            newer = maker[10]  # USER_PREV; out of its user's index, inline
-            older = maker[11]  # USER_NEXT
+                after.prev = None
+            newer = maker.user_prev  # out of its user's index, inline
+            older = maker.user_next
             if newer is None:
                 by_user = book.by_user
                 if older is None:
                     del by_user[maker_user]
                 else:
                     by_user[maker_user] = older
-                    older[10] = None
+                    older.user_prev = None
             else:
-                newer[11] = older
+                newer.user_next = older
                 if older is not None:
-                    older[10] = newer
+                    older.user_prev = newer
         events: list[Event] = [
             (ACCEPTED, order_id, seq),
             (TRADE, book.symbol, trade_seq, maker_id, order_id, maker_user, user_id, maker_price, qty, side,
@@ -584,12 +579,12 @@ class Engine:
             if by_budget:
                 lot_cost = level_price * unit_atoms
                 while maker is not None:
-                    lots = maker[2]  # REMAINING
+                    lots = maker.remaining
                     affordable = left // lot_cost
                     if not affordable:
                         stopped = stopped_by_budget = True
                         break
-                    if maker[1] == user_id:  # USER
+                    if maker.user == user_id:
                         stopped = self_trade = True
                         break
                     if lots > affordable:  # the budget ends inside this maker
@@ -601,11 +596,11 @@ class Engine:
                     left -= lots * lot_cost
                     fills.append((maker, lots))
                     top_take += lots
-                    maker = maker[9]  # NEXT
+                    maker = maker.next
             else:
                 while maker is not None:
-                    lots = maker[2]  # REMAINING
-                    if maker[1] == user_id:  # USER
+                    lots = maker.remaining
+                    if maker.user == user_id:
                         stopped = self_trade = True
                         break
                     if lots >= left:
@@ -617,7 +612,7 @@ class Engine:
                     left -= lots
                     fills.append((maker, lots))
                     top_take += lots
-                    maker = maker[9]  # NEXT
+                    maker = maker.next
             if stopped:
                 break
             popped.append(heappop(opposite_heap))  # the walk takes this level whole
@@ -649,11 +644,11 @@ class Engine:
         trade_seq = self.last_trade_seq
         filled = filled_quote = taker_fee = maker_fees = 0
         for maker, lots in fills:
-            maker_price = maker[7].price_ticks  # LEVEL
+            maker_price = maker.level.price_ticks
             quote_amount = maker_price * lots * unit_atoms
             base_amount = lots * lot_atoms
-            maker_user = maker[1]  # USER
-            maker_id = maker[0]  # OID
+            maker_user = maker.user
+            maker_id = maker.oid
             if is_buy:  # the maker sold base and receives quote
                 maker_fee = quote_amount * maker_fee_e8 // FEE_SCALE if maker_fee_e8 else 0
                 fee = base_amount * taker_fee_e8 // FEE_SCALE if taker_fee_e8 else 0
@@ -670,10 +665,10 @@ class Engine:
             else:
                 sums[0] += maker_got
                 sums[1] += maker_gave
-            remaining = maker[2] = maker[2] - lots  # REMAINING
-            maker_filled = maker[3] = maker[3] + lots  # FILLED
-            maker_quote = maker[4] = maker[4] + quote_amount  # FILLED_QUOTE
-            maker_fee_total = maker[5] = maker[5] + maker_fee  # FEE
+            remaining = maker.remaining = maker.remaining - lots
+            maker_filled = maker.filled_lots = maker.filled_lots + lots
+            maker_quote = maker.filled_quote = maker.filled_quote + quote_amount
+            maker_fee_total = maker.fee = maker.fee + maker_fee
             trade_seq += 1
             events.append(
                 (TRADE, symbol, trade_seq, maker_id, order_id, maker_user, user_id,
@@ -685,19 +680,19 @@ class Engine:
             )  # fmt: skip
             if not remaining:
                 del open_orders[maker_id]
-                maker[8] = None  # PREV: no back link, so a filled run of makers frees by refcount
-                newer = maker[10]  # USER_PREV; out of its user's index, inline
-                older = maker[11]  # USER_NEXT
+                maker.prev = None  # no back link, so a filled run of makers frees by refcount
+                newer = maker.user_prev  # out of its user's index, inline
+                older = maker.user_next
                 if newer is None:
                     if older is None:
                         del by_user[maker_user]
                     else:
                         by_user[maker_user] = older
-                        older[10] = None
+                        older.user_prev = None
                 else:
-                    newer[11] = older
+                    newer.user_next = older
                     if older is not None:
-                        older[10] = newer
+                        older.user_prev = newer
             filled += lots
             filled_quote += quote_amount
             taker_fee += fee
@@ -715,12 +710,13 @@ class Engine:
             if level.lots:
                 head = level.head
                 assert head is not None
-                while not head[2]:  # REMAINING: the filled makers at the front
-                    after = head[9]  # NEXT
-                    head[9] = None
+                while not head.remaining:  # the filled makers at the front
+                    after = head.next
+                    head.next = None
+                    assert after is not None  # the level has lots left
                     head = after
                 level.head = head
-                head[8] = None  # PREV
+                head.prev = None
             else:
                 level.head = level.tail = None
                 del opposite[heappop(opposite_heap)]
@@ -824,20 +820,20 @@ class Engine:
         """Take an open order out of the index and its level, and clear its links (the
         caller takes it out of ``by_user`` first). Returns the asset and amount its lock
         releases."""
-        del self._orders[order[OID]]
-        level: Level = order[LEVEL]
-        remaining: int = order[REMAINING]
+        del self._orders[order.oid]
+        level: Level = order.level
+        remaining: int = order.remaining
         level.lots -= remaining
-        before, after = order[PREV], order[NEXT]
+        before, after = order.prev, order.next
         if before is None:
             level.head = after
         else:
-            before[NEXT] = after
+            before.next = after
         if after is None:
             level.tail = before
         else:
-            after[PREV] = before
-        order[PREV] = order[NEXT] = order[USER_PREV] = order[USER_NEXT] = None
+            after.prev = before
+        order.prev = order.next = order.user_prev = order.user_next = None
         return level.asset, remaining * level.lock_per_lot
 
     def _cancel_orders(self, orders: list[Order]) -> list[Event]:
@@ -846,10 +842,10 @@ class Engine:
         released: dict[BalanceKey, int] = {}
         for order in orders:
             events.append(
-                (ORDER, order[OID], CANCELLED, order[REMAINING], order[FILLED_LOTS], order[FILLED_QUOTE], order[FEE])
+                (ORDER, order.oid, CANCELLED, order.remaining, order.filled_lots, order.filled_quote, order.fee)
             )
             asset, amount = self._unlink(order)
-            key = (order[USER], asset)
+            key = (order.user, asset)
             released[key] = released.get(key, 0) + amount
         self._emit_balances(events, released)
         return events
@@ -915,9 +911,9 @@ class Engine:
         For the recovery check: it must equal the locked balances in the database."""
         locked: dict[BalanceKey, int] = {}
         for order in self._orders.values():
-            level: Level = order[LEVEL]
-            key = (order[USER], level.asset)
-            locked[key] = locked.get(key, 0) + order[REMAINING] * level.lock_per_lot
+            level: Level = order.level
+            key = (order.user, level.asset)
+            locked[key] = locked.get(key, 0) + order.remaining * level.lock_per_lot
         return dict(sorted(locked.items()))
 
 

@@ -168,7 +168,6 @@ def test_cancelled_orders_are_skipped_and_fifo_kept() -> None:
 
 
 def test_cancels_leave_nothing_behind_in_the_level() -> None:
-    from orders.engine.book import LEVEL, NEXT, OID, PREV
     from orders.engine.commands import Cancel
 
     engine = new_engine()
@@ -176,7 +175,7 @@ def test_cancels_leave_nothing_behind_in_the_level() -> None:
         run(engine, limit(i, 1, "sell", 100, 1), Cancel(i, 1))
     run(engine, limit("last", 1, "sell", 100, 1), limit("b", 2, "buy", 90, 1), Cancel("b", 2))
     level = engine._books["BTC_USDT"].asks[100]
-    assert [o[OID] for o in level] == ["last"] and level.lots == 1
+    assert [o.oid for o in level] == ["last"] and level.lots == 1
     assert level.head is level.tail and level.head is not None
-    assert level.head[PREV] is None and level.head[NEXT] is None and level.head[LEVEL] is level
+    assert level.head.prev is None and level.head.next is None and level.head.level is level
     assert [o.order_id for o in engine.snapshot("BTC_USDT")] == ["last"]

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from reference import Reference, RefMarket
 
-from orders.engine import book as fields
 from orders.engine.commands import Cancel, CancelAll, MarketSpec, Place, SetStatus
 from orders.engine.engine import Engine
 
@@ -164,9 +163,9 @@ class EngineMatchesReference(RuleBasedStateMachine):
             for user, newest in book.by_user.items():
                 order, newer = newest, None
                 while order is not None:
-                    assert order[fields.USER] == user and order[fields.USER_PREV] is newer
-                    indexed.append(order[fields.OID])
-                    order, newer = order[fields.USER_NEXT], order
+                    assert order.user == user and order.user_prev is newer
+                    indexed.append(order.oid)
+                    order, newer = order.user_next, order
             assert sorted(indexed) == sorted(o.order_id for o in self.engine.open_orders(symbol))
 
     @invariant()
@@ -178,12 +177,10 @@ class EngineMatchesReference(RuleBasedStateMachine):
                 for level in levels.values():
                     order, older, lots = level.head, None, 0
                     while order is not None:
-                        assert (
-                            order[fields.LEVEL] is level and order[fields.PREV] is older and order[fields.REMAINING] > 0
-                        )
-                        linked.append(order[fields.OID])
-                        lots += order[fields.REMAINING]
-                        order, older = order[fields.NEXT], order
+                        assert order.level is level and order.prev is older and order.remaining > 0
+                        linked.append(order.oid)
+                        lots += order.remaining
+                        order, older = order.next, order
                     assert level.tail is older and level.lots == lots
         assert sorted(linked) == sorted(self.engine._orders)
 

@@ -199,7 +199,7 @@ class Book:
         self.asks: dict[int, Level] = {}  # keyed by price
         self.ask_heap: list[int] = []
         # user_id -> that user's newest open order here; the others follow through
-        # ``USER_NEXT`` (older): for cancel-all, kept exact at O(1) per change.
+        # ``user_next`` (older): for cancel-all, kept exact at O(1) per change.
         self.by_user: dict[int, Order] = {}
 
     def sorted_levels(self, side: str) -> list[Level]:

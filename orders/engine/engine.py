@@ -200,10 +200,16 @@ class Engine:
                             return [(REJECTED, order_id, POST_ONLY_REJECT)]
                         maker = top.head
                         assert maker is not None  # a level with lots has orders
-                        if qty <= maker.remaining and maker.user != user_id and not (is_market and is_buy):
-                            # The common take: the best level's oldest order fills all of it (a
-                            # quantity, not a budget). What ``_take`` does for one fill, inline.
-                            return self._take_one(book, top, maker, order_id, user_id, side, is_buy, qty, asset)
+                        # The common take: the best level's oldest order (not the taker's own)
+                        # fills all of it, or a market buy's budget ends inside that order.
+                        if maker.user != user_id:
+                            if not is_market or not is_buy:
+                                if qty <= maker.remaining:
+                                    return self._take_one(book, top, maker, order_id, user_id, side, is_buy, qty, asset)
+                            else:
+                                lots = lock // (top.price_ticks * book.unit_atoms)  # lock: the budget
+                                if 0 < lots < maker.remaining:
+                                    return self._take_one(book, top, maker, order_id, user_id, side, True, lots, asset)
                         return self._take(
                             book, order_id, user_id, side, is_buy, is_market, tif, price, cross_key, qty,
                             quote_atoms or 0, asset, opposite, opposite_heap,
@@ -392,7 +398,9 @@ class Engine:
     ) -> list[Event]:
         """Fill a taker of ``qty`` lots whole from ``maker``, the head of the best opposite
         ``level``, which has that many lots and is not the taker's: what ``_take`` does with
-        one fill, without the plan (no self-trade, nothing left, so no fok or rest)."""
+        one fill, without the plan (no self-trade, nothing left, so no fok or rest). A market
+        buy comes here with the lots its budget affords when that is fewer than the maker
+        has: its budget ends inside the maker, so it is ``filled`` with that one fill."""
         seq = self.last_seq = self.last_seq + 1
         trade_seq = self.last_trade_seq = self.last_trade_seq + 1
         maker_price = level.price_ticks

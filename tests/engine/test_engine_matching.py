@@ -143,6 +143,26 @@ def test_market_buy_that_runs_out_of_book_is_cancelled_with_its_fills() -> None:
     assert (BALANCE, 2, "USDT", -200 * UNIT, 0) in events
 
 
+def test_market_buy_whose_budget_ends_inside_one_maker_is_filled() -> None:
+    engine = new_engine()
+    run(engine, limit("s1", 1, "sell", 100, 5))
+    events = run(engine, market_buy("m", 2, 250 * UNIT))  # 2 lots; 50 left cannot buy a third
+    assert [(t[3], t[8]) for t in of_kind(events, TRADE)] == [("s1", 2)]
+    assert (ORDER, "m", "filled", 0, 2, 200 * UNIT, 0) in events
+    assert (ORDER, "s1", "partially_filled", 3, 2, 200 * UNIT, 0) in events
+    assert engine.depth("BTC_USDT", 5) == ([], [(100, 3)])
+
+
+def test_market_buy_affording_exactly_the_last_ask_is_cancelled_with_its_fill() -> None:
+    # its budget does not end inside the maker: the book runs out first, with 50 left
+    engine = new_engine()
+    run(engine, limit("s1", 1, "sell", 100, 2))
+    events = run(engine, market_buy("m", 2, 250 * UNIT))
+    assert (ORDER, "m", "cancelled", 0, 2, 200 * UNIT, 0) in events
+    assert (ORDER, "s1", "filled", 0, 2, 200 * UNIT, 0) in events
+    assert engine.depth("BTC_USDT", 5) == ([], [])
+
+
 def test_market_buy_too_small_for_one_lot_fills_nothing() -> None:
     engine = new_engine()
     run(engine, limit("s1", 1, "sell", 100, 2))

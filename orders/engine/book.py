@@ -33,9 +33,7 @@ class Order:
         "oid",
         "user",
         "remaining",
-        "filled_lots",
-        "filled_quote",
-        "fee",
+        "fills",
         "seq",
         "level",
         "prev",
@@ -46,9 +44,9 @@ class Order:
     oid: Hashable  # the caller's order id
     user: int  # user_id, the same int object for all of a user's orders in a book
     remaining: int  # lots still open
-    filled_lots: int  # lots filled so far
-    filled_quote: int  # quote atoms of its fills so far
-    fee: int  # fee atoms paid so far, in the asset it receives
+    # (lots filled so far, quote atoms of those fills, fee atoms paid so far in the asset it
+    # receives): one slot, the shared constant (0, 0, 0) until its first fill
+    fills: tuple[int, int, int]
     seq: int  # time priority
     level: Level  # the level it rests in
     prev: Order | None  # older order of the level, None at the head
@@ -102,9 +100,10 @@ class RestingOrder:
     def of(cls, order: Order) -> RestingOrder:
         """The public form of an open order (a detached copy)."""
         level: Level = order.level
+        filled_lots, filled_quote, fee = order.fills
         return cls(
-            order.oid, order.user, level.side, level.price_ticks, order.remaining, order.filled_lots,
-            order.filled_quote, order.fee, order.seq,
+            order.oid, order.user, level.side, level.price_ticks, order.remaining, filled_lots, filled_quote, fee,
+            order.seq,
         )  # fmt: skip
 
     def copy(self) -> RestingOrder:

@@ -239,7 +239,7 @@ class Engine:
         order.oid = order_id
         order.user = user_id
         order.remaining = qty
-        order.filled_lots = order.filled_quote = order.fee = 0
+        order.fills = (0, 0, 0)  # a constant: one tuple shared by every unfilled order
         order.seq = seq
         order.level = level
         order.prev = tail
@@ -305,8 +305,9 @@ class Engine:
         available = self.available
         if key in available:
             available[key] += amount
+        filled, filled_quote, fee = order.fills
         return [
-            (ORDER, order_id, CANCELLED, remaining, order.filled_lots, order.filled_quote, order.fee),
+            (ORDER, order_id, CANCELLED, remaining, filled, filled_quote, fee),
             (BALANCE, user_id, asset, amount, -amount),
         ]
 
@@ -365,9 +366,7 @@ class Engine:
         order.oid = order_id
         order.user = user_id
         order.remaining = remaining
-        order.filled_lots = filled
-        order.filled_quote = filled_quote
-        order.fee = fee
+        order.fills = (filled, filled_quote, fee)
         order.seq = seq
         order.level = level
         order.prev = tail
@@ -429,11 +428,14 @@ class Engine:
         maker_user = maker.user
         maker_id = maker.oid
         remaining = maker.remaining = maker.remaining - qty
-        maker_filled = maker.filled_lots = maker.filled_lots + qty
-        maker_quote = maker.filled_quote = maker.filled_quote + quote_amount
-        maker_fee_total = maker.fee = maker.fee + maker_fee
+        maker_filled, maker_quote, maker_fee_total = maker.fills
+        maker_filled += qty
+        maker_quote += quote_amount
+        maker_fee_total += maker_fee
         level.lots -= qty
-        if not remaining:
+        if remaining:
+            maker.fills = (maker_filled, maker_quote, maker_fee_total)
+        else:
             del self._orders[maker_id]
             after = maker.next
             if after is None:  # the level is empty now: out of the book
@@ -674,9 +676,12 @@ class Engine:
                 sums[0] += maker_got
                 sums[1] += maker_gave
             remaining = maker.remaining = maker.remaining - lots
-            maker_filled = maker.filled_lots = maker.filled_lots + lots
-            maker_quote = maker.filled_quote = maker.filled_quote + quote_amount
-            maker_fee_total = maker.fee = maker.fee + maker_fee
+            maker_filled, maker_quote, maker_fee_total = maker.fills
+            maker_filled += lots
+            maker_quote += quote_amount
+            maker_fee_total += maker_fee
+            if remaining:  # a filled maker leaves the book: its fills are only told
+                maker.fills = (maker_filled, maker_quote, maker_fee_total)
             trade_seq += 1
             events.append(
                 (TRADE, symbol, trade_seq, maker_id, order_id, maker_user, user_id,
@@ -849,9 +854,7 @@ class Engine:
         events: list[Event] = []
         released: dict[BalanceKey, int] = {}
         for order in orders:
-            events.append(
-                (ORDER, order.oid, CANCELLED, order.remaining, order.filled_lots, order.filled_quote, order.fee)
-            )
+            events.append((ORDER, order.oid, CANCELLED, order.remaining, *order.fills))
             asset, amount = self._unlink(order)
             key = (order.user, asset)
             released[key] = released.get(key, 0) + amount

@@ -16,6 +16,7 @@ so a stale owner that lost its lease cannot commit anything.
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 import os
 import socket
@@ -31,6 +32,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django_redis import get_redis_connection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from markets.models import Market
 from orders import batch_store
@@ -106,7 +110,10 @@ class ShardLoop:
         self.redis = get_redis_connection("default")
         self._renew = self.redis.register_script(RENEW_SCRIPT)
         self._release = self.redis.register_script(RELEASE_SCRIPT)
-        self._reply = self.redis.register_script(REPLY_SCRIPT)
+        self._reply_sha = hashlib.sha1(REPLY_SCRIPT.encode()).hexdigest()  # loaded when Redis lacks it
+        self._queue_key = queue_key(shard)
+        self._reply_conn: Any = None  # the loop's own Redis connection (see _call)
+        self._texts: dict[int, str] = {}  # atoms -> decimal text, for the depth snapshots
         self._steps: dict[tuple[str, Decimal], int] = {}  # (price or quantity text, step) -> steps
         self._stopping = threading.Event()
         self.fence = 0
@@ -119,6 +126,7 @@ class ShardLoop:
         self.started = False
         self._depth_pending: set[str] = set()
         self._prefetched: list[bytes] = []  # commands taken with the last answers, for the next batch
+        self._queue_was_empty = False  # the last answers found the queue empty: no need to look again
         self._depth_published_at = 0.0
         self._stats_window: list[Any] = [0, 0, 0.0]  # batches, commands, slowest ms
         self._stats_since = time.monotonic()
@@ -268,15 +276,21 @@ class ShardLoop:
                 self._publish_pending_depth(force=True)
                 self.redis.delete(state_key(self.shard))
             self.release()
+            if self._reply_conn is not None:
+                self._reply_conn.disconnect()
             connection.close()
 
     def _take_queued(self) -> list[bytes]:
         """What is queued, up to a batch, without waiting: what the last answers brought back, or
-        what the queue holds now."""
+        what the queue holds now (nothing, without asking, when the last answers just found it
+        empty: the wait in ``_pop`` returns at once if something came since)."""
         if self._prefetched:
             taken, self._prefetched = self._prefetched, []
             return taken
-        return list(self.redis.lpop(queue_key(self.shard), self.batch_max) or [])
+        if self._queue_was_empty:
+            self._queue_was_empty = False
+            return []
+        return list(self.redis.lpop(self._queue_key, self.batch_max) or [])
 
     def _pop(self) -> list[bytes]:
         """What is queued, up to a batch; when nothing is, wait a little for the next command.
@@ -287,12 +301,12 @@ class ShardLoop:
             return queued
         self._publish_pending_depth(force=False)
         wait_s = DEPTH_INTERVAL_S if self._depth_pending else POP_TIMEOUT_S
-        first = self.redis.blpop([queue_key(self.shard)], timeout=wait_s)
-        if first is None:
+        # BLMPOP: wait for the first command and take up to a batch of them, in one round trip.
+        taken = self.redis.blmpop(wait_s, 1, self._queue_key, direction="LEFT", count=self.batch_max)
+        if taken is None:
             self._publish_pending_depth(force=True)  # idle: the book shown is the book held
             return []
-        rest = self.redis.lpop(queue_key(self.shard), self.batch_max - 1) or []
-        return [first[1], *rest]
+        return list(taken[1])
 
     def _requeue_prefetched(self) -> None:
         """Commands taken for a next batch that will not run here: back to the head of the queue,
@@ -303,7 +317,7 @@ class ShardLoop:
             return
         taken, self._prefetched = self._prefetched, []
         try:
-            self.redis.lpush(queue_key(self.shard), *reversed(taken))
+            self.redis.lpush(self._queue_key, *reversed(taken))
         except Exception:
             logger.exception("shard %s: %d taken commands could not go back to the queue", self.shard, len(taken))
 
@@ -320,15 +334,17 @@ class ShardLoop:
         started = time.perf_counter()
         try:
             self._load_missing_markets(live)
-            with transaction.atomic():
-                self._execute(live, batch)
-                batch_store.write_and_commit(
-                    batch, specs=self.specs, fee_user_id=self.fee_user_id,
-                    ref=f"batch:{self.shard}:{self.fence}:{self.batches}",
-                )  # fmt: skip
+            # The batch's transaction: opened by the reads in _execute, committed with the writes.
+            self._execute(live, batch)
+            batch_store.write_and_commit(
+                batch, specs=self.specs, fee_user_id=self.fee_user_id,
+                ref=f"batch:{self.shard}:{self.fence}:{self.batches}",
+            )  # fmt: skip
         except batch_store.StaleFence:
+            batch_store.rollback()
             raise LeaseLost() from None
         except Exception:
+            batch_store.rollback()
             logger.exception(
                 "shard %s: batch of %s commands failed; rebuilding from the database", self.shard, len(live)
             )
@@ -531,12 +547,38 @@ class ShardLoop:
         if not replies and not take_next:
             return
         dumps, prefix = orjson.dumps, reply_key("")
-        queued = self._reply(
-            keys=[queue_key(self.shard), *[prefix + request_id for request_id, _ in replies]],
-            args=[REPLY_TTL_S, self.batch_max if take_next else 0, *[dumps(payload) for _, payload in replies]],
-        )
+        keys = [self._queue_key, *[prefix + request_id for request_id, _ in replies]]
+        args = [REPLY_TTL_S, self.batch_max if take_next else 0, *[dumps(payload) for _, payload in replies]]
+        try:
+            queued = self._call("EVALSHA", self._reply_sha, len(keys), *keys, *args)
+        except NoScriptError:  # Redis restarted or its scripts were flushed
+            self._reply_sha = self.redis.script_load(REPLY_SCRIPT)
+            queued = self._call("EVALSHA", self._reply_sha, len(keys), *keys, *args)
         if queued:
             self._prefetched = list(queued)
+        elif take_next:
+            self._queue_was_empty = True
+
+    def _call(self, *command: Any) -> Any:
+        """One Redis command on a connection of the loop's own, outside the pool and redis-py's
+        command layers (for the answers of every batch and the depth snapshots): the loop is its
+        only user, and per batch those layers cost more than the call itself."""
+        conn = self._reply_conn
+        if conn is None:
+            conn = self._reply_conn = self.redis.connection_pool.make_connection()
+        conn.connect()  # nothing to do when connected
+        try:
+            if conn.can_read():  # closed by the server while idle: start afresh, as the pool does
+                raise RedisConnectionError("connection has data")
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            conn.disconnect()
+            conn.connect()
+        try:
+            conn.send_command(*command)
+            return conn.read_response()
+        except (RedisConnectionError, RedisTimeoutError):
+            conn.disconnect()  # reconnects on next use; the error stops this loop as before
+            raise
 
     def _publish_pending_depth(self, *, force: bool) -> None:
         if not self._depth_pending:
@@ -554,10 +596,20 @@ class ShardLoop:
         spec = self.specs[symbol]
         tick, lot = spec.tick_atoms, spec.lot_atoms
         bids, asks = self.engine.depth(symbol, DEPTH_LEVELS)
+        texts = self._texts  # the levels mostly stay from one snapshot to the next
+        if len(texts) > 100_000:
+            texts.clear()
+
+        def text(atoms: int) -> str:
+            found = texts.get(atoms)
+            if found is None:
+                found = texts[atoms] = atoms_text(atoms)
+            return found
+
         snapshot = {
             "symbol": symbol,
-            "bids": [[atoms_text(p * tick), atoms_text(q * lot)] for p, q in bids],
-            "asks": [[atoms_text(p * tick), atoms_text(q * lot)] for p, q in asks],
+            "bids": [[text(p * tick), text(q * lot)] for p, q in bids],
+            "asks": [[text(p * tick), text(q * lot)] for p, q in asks],
             "sequence": (self.fence << 32) | self.batches,
         }
-        self.redis.set(depth_key(symbol), orjson.dumps(snapshot))
+        self._call("SET", depth_key(symbol), orjson.dumps(snapshot))

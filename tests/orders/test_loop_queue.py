@@ -38,3 +38,31 @@ def test_taken_commands_come_first(redis):
     assert loop._take_queued() == [b"c1"]
     assert loop._take_queued() == [b"c2"]
     assert loop._take_queued() == []
+
+
+def test_answers_that_found_the_queue_empty_spare_the_next_look(redis):
+    loop = ShardLoop(5, batch_max=10)
+    loop._send_replies([], take_next=True)  # nothing queued
+    redis.rpush(queue_key(5), b"c1")
+    assert loop._take_queued() == []  # not asked again right away: _pop waits for it instead
+    assert loop._take_queued() == [b"c1"]
+
+
+def test_pop_waits_for_a_batch_in_one_call(redis):
+    loop = ShardLoop(5, batch_max=2)
+    redis.rpush(queue_key(5), b"c1", b"c2", b"c3")
+    assert loop._pop() == [b"c1", b"c2"]
+    assert loop._pop() == [b"c3"]
+
+
+def test_answers_survive_a_dropped_connection_and_a_missing_script(redis):
+    """The answers go on the loop's own connection: one the server closed while idle is opened
+    again, and a script Redis does not know (restarted, flushed) is loaded again."""
+    loop = ShardLoop(5, batch_max=10)
+    loop._send_replies([("req-b", {"order": {"id": "b"}})])
+    client_id = loop._call("CLIENT", "ID")
+    redis.execute_command("CLIENT", "KILL", "ID", client_id)
+    loop._reply_sha = "0" * 40  # as if Redis had lost the script
+    loop._send_replies([("req-c", {"order": {"id": "c"}})])
+    assert orjson.loads(redis.lpop(reply_key("req-c"))) == {"order": {"id": "c"}}
+    assert loop._call("CLIENT", "ID") != client_id

@@ -127,8 +127,7 @@ def _round_trip(raw: Any, statements: list[tuple[_Statement, list[bytes | None] 
                     pgconn.send_query_prepared(statement.name, params)
                 expected.append(("run", statement.name))
             pgconn.pipeline_sync()
-            raw.wait(generators.send(pgconn))
-            answers = [raw.wait(generators.fetch_many(pgconn)) for _ in range(len(expected) + 1)]
+            answers = raw.wait(_exchange(pgconn, len(expected) + 1))
         finally:
             if pgconn.pipeline_status:
                 pgconn.exit_pipeline_mode()
@@ -149,6 +148,16 @@ def _round_trip(raw: Any, statements: list[tuple[_Statement, list[bytes | None] 
     if len(results) != len(statements):  # aborted without an error of its own: cannot happen
         raise pg_errors.InternalError("batch pipeline aborted")
     return results
+
+
+def _exchange(pgconn: Any, count: int) -> Any:
+    """psycopg's non-blocking steps, in one generator (one ``wait``): flush what is queued, then
+    collect ``count`` answers (a statement's results, or the Sync's)."""
+    yield from generators.send(pgconn)
+    answers = []
+    for _ in range(count):
+        answers.append((yield from generators.fetch_many(pgconn)))
+    return answers
 
 
 def rollback() -> None:

@@ -128,9 +128,15 @@ def _round_trip(raw: Any, statements: list[tuple[_Statement, list[bytes | None] 
                 expected.append(("run", statement.name))
             pgconn.pipeline_sync()
             answers = raw.wait(_exchange(pgconn, len(expected) + 1))
-        finally:
-            if pgconn.pipeline_status:
+        except BaseException:
+            # Left in the middle of the exchange: answers may be uncollected, so the connection may
+            # not leave pipeline mode; ``rollback`` then closes it. The error that got us here wins.
+            try:
                 pgconn.exit_pipeline_mode()
+            except Exception:
+                pass
+            raise
+        pgconn.exit_pipeline_mode()
     results, error = [], None
     for (what, name), answer in zip(expected, answers, strict=False):
         result = answer[-1]

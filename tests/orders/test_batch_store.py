@@ -3,8 +3,10 @@ owns its transaction, and a failed batch leaves nothing behind."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 from django.db import connection
 from psycopg import errors as pg_errors
@@ -92,3 +94,25 @@ def test_a_failed_write_commits_nothing_and_leaves_the_connection_usable(django_
     balance = Balance.objects.get(user=user, token="USDT")
     assert (str(balance.available.normalize()), str(balance.locked.normalize())) == ("0.5", "0.5")
     assert LedgerEntry.objects.filter(ref="batch:6:2:1").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_connection_is_replaced_after_rollback():
+    """The batch statements bypass Django's cursors; a connection that died under them is closed
+    by ``rollback`` and the next batch runs on a new one, its statements prepared again."""
+    EngineShard.objects.create(shard=4, fence=1)
+    batch_store.read_inputs(shard=4, fence=1, client_ids=[], balance_keys=[])
+    batch_store.rollback()
+    killed = connection.connection.info.backend_pid
+    with psycopg.connect(connection.connection.info.dsn, autocommit=True) as other:  # another session ends it
+        other.execute("SELECT pg_terminate_backend(%s)", [killed])
+        for _ in range(500):
+            if not other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [killed]).fetchone():
+                break
+            time.sleep(0.01)
+    with pytest.raises(psycopg.OperationalError):
+        batch_store.read_inputs(shard=4, fence=1, client_ids=[], balance_keys=[])
+    batch_store.rollback()
+    batch_store.read_inputs(shard=4, fence=1, client_ids=[], balance_keys=[])
+    assert connection.connection.info.backend_pid != killed
+    batch_store.rollback()

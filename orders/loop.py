@@ -127,6 +127,7 @@ class ShardLoop:
         self._depth_pending: set[str] = set()
         self._prefetched: list[bytes] = []  # commands taken with the last answers, for the next batch
         self._queue_was_empty = False  # the last answers found the queue empty: no need to look again
+        self._blmpop: bool | None = None  # Redis 7 has BLMPOP; the embedded Redis (6.2) does not
         self._depth_published_at = 0.0
         self._stats_window: list[Any] = [0, 0, 0.0]  # batches, commands, slowest ms
         self._stats_since = time.monotonic()
@@ -301,12 +302,18 @@ class ShardLoop:
             return queued
         self._publish_pending_depth(force=False)
         wait_s = DEPTH_INTERVAL_S if self._depth_pending else POP_TIMEOUT_S
-        # BLMPOP: wait for the first command and take up to a batch of them, in one round trip.
-        taken = self.redis.blmpop(wait_s, 1, self._queue_key, direction="LEFT", count=self.batch_max)
-        if taken is None:
+        if self._blmpop is None:
+            self._blmpop = int(str(self.redis.info("server")["redis_version"]).split(".")[0]) >= 7
+        if self._blmpop:
+            # Wait for the first command and take up to a batch of them, in one round trip.
+            taken = self.redis.blmpop(wait_s, 1, self._queue_key, direction="LEFT", count=self.batch_max)
+            commands = list(taken[1]) if taken is not None else []
+        else:  # Redis 6.2: the first command, then what came with it
+            first = self.redis.blpop([self._queue_key], timeout=wait_s)
+            commands = [first[1], *(self.redis.lpop(self._queue_key, self.batch_max - 1) or [])] if first else []
+        if not commands:
             self._publish_pending_depth(force=True)  # idle: the book shown is the book held
-            return []
-        return list(taken[1])
+        return commands
 
     def _requeue_prefetched(self) -> None:
         """Commands taken for a next batch that will not run here: back to the head of the queue,
@@ -565,7 +572,10 @@ class ShardLoop:
         only user, and per batch those layers cost more than the call itself."""
         conn = self._reply_conn
         if conn is None:
-            conn = self._reply_conn = self.redis.connection_pool.make_connection()
+            # Made as the pool makes its own, but not counted against the pool's limit: a loop
+            # restarted in the same worker (a lost lease) must not use up that limit.
+            pool = self.redis.connection_pool
+            conn = self._reply_conn = pool.connection_class(**pool.connection_kwargs)
         conn.connect()  # nothing to do when connected
         try:
             if conn.can_read():  # closed by the server while idle: start afresh, as the pool does

@@ -48,11 +48,18 @@ def test_answers_that_found_the_queue_empty_spare_the_next_look(redis):
     assert loop._take_queued() == [b"c1"]
 
 
-def test_pop_waits_for_a_batch_in_one_call(redis):
+@pytest.mark.parametrize("blmpop", [True, False])
+def test_pop_waits_for_a_batch(redis, blmpop):
+    """In one call (BLMPOP) on Redis 7, in two on Redis 6.2 (the embedded server)."""
     loop = ShardLoop(5, batch_max=2)
+    server_major = int(str(redis.info("server")["redis_version"]).split(".")[0])
+    if blmpop and server_major < 7:
+        pytest.skip("BLMPOP needs Redis 7")
+    loop._blmpop = blmpop
     redis.rpush(queue_key(5), b"c1", b"c2", b"c3")
     assert loop._pop() == [b"c1", b"c2"]
     assert loop._pop() == [b"c3"]
+    assert loop._pop() == []
 
 
 def test_answers_survive_a_dropped_connection_and_a_missing_script(redis):

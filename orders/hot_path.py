@@ -35,6 +35,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from exchange.auth import Caller, JWTAuthentication, api_key_caller, user_for_sub, verified_sub
 from exchange.errors import exception_handler
+from exchange.rendering import OrjsonRenderer
 from exchange.throttling import DeferredRateLimit, window_for_caller
 from orders import selectors, services
 
@@ -47,6 +48,7 @@ SERVER_ERROR_BODY = b"<h1>Server Error (500)</h1>"
 # A 401's WWW-Authenticate: DRF's view takes it from its first authentication class.
 AUTHENTICATE_HEADER = JWTAuthentication().authenticate_header(None)  # type: ignore[arg-type]
 
+_render = OrjsonRenderer().render  # the view's renderer: the same bytes for the same data
 Answer = tuple[int, list[tuple[str, str]], bytes]
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -114,7 +116,7 @@ def _place(caller: Caller, body: bytes) -> Answer:
             order, created = services.place_order(caller=caller, data=data, rate_limit=rate_limit)
         finally:
             rate_limit.enforce()  # a no-op when the push checked it
-        content = orjson.dumps(order if isinstance(order, dict) else selectors.serialize_order_with_fills(order))
+        content = _render(order if isinstance(order, dict) else selectors.serialize_order_with_fills(order))
         return 201 if created else 200, _headers(content), content
     except Exception as exc:
         return _error(exc)
@@ -127,7 +129,7 @@ def _error(exc: Exception) -> Answer:
     if response is None:
         logger.exception("Internal Server Error: %s", PATH)
         return 500, [("Content-Type", "text/html; charset=utf-8")], SERVER_ERROR_BODY
-    content = b"" if response.data is None else orjson.dumps(response.data)
+    content = _render(response.data)
     extra = [(name, response[name]) for name in ("WWW-Authenticate", "Retry-After") if name in response]
     return response.status_code, _headers(content, extra), content
 

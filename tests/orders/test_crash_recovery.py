@@ -66,15 +66,18 @@ def test_kill_9_loses_nothing_told_and_keeps_nothing_refused(market, funded, set
     settings.RATE_LIMIT_USER = "100000/second"
     traders = [funded(USDT="100000", BTC="1000") for _ in range(4)]
     redis = get_redis_connection("default")
+    stop = threading.Event()
+    told: list = []
+    refused: list = []
+    # Daemons, and stopped in the finally: a failed wait must fail the test, not leave clients
+    # trading that keep the test process from exiting.
+    threads = [
+        threading.Thread(target=trade_while, args=(stop, api, i, told, refused), daemon=True)
+        for i, api in enumerate(traders)
+    ]
     engine = start_engine_process()
     try:
         wait_for(lambda: redis.get(state_key(0)) == b"up", 20, "engine up")
-        stop = threading.Event()
-        told: list = []
-        refused: list = []
-        threads = [
-            threading.Thread(target=trade_while, args=(stop, api, i, told, refused)) for i, api in enumerate(traders)
-        ]
         for thread in threads:
             thread.start()
         wait_for(lambda: len(told) >= 150, 30, "orders before the crash")
@@ -85,10 +88,11 @@ def test_kill_9_loses_nothing_told_and_keeps_nothing_refused(market, funded, set
         wait_for(lambda: redis.get(state_key(0)) == b"up", 30, "engine up again")
         count_after_restart = len(told)
         wait_for(lambda: len(told) >= count_after_restart + 50, 30, "orders after the restart")
+    finally:
         stop.set()
         for thread in threads:
-            thread.join(30)
-    finally:
+            if thread.is_alive():
+                thread.join(30)
         engine.send_signal(signal.SIGTERM)
         engine.wait(20)
 

@@ -21,13 +21,13 @@ signals, whose database work is done here for the one connection the hot path ca
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from types import SimpleNamespace
 from typing import Any
 
-import orjson
 from django.conf import settings
 from django.db import connections
 from django.http.request import split_domain_port, validate_host
@@ -35,9 +35,9 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from exchange.auth import Caller, JWTAuthentication, api_key_caller, user_for_sub, verified_sub
 from exchange.errors import exception_handler
-from exchange.rendering import OrjsonRenderer
+from exchange.rendering import OrjsonParser, OrjsonRenderer
 from exchange.throttling import DeferredRateLimit, window_for_caller
-from orders import selectors, services
+from orders import services
 
 logger = logging.getLogger("django.request")
 
@@ -48,7 +48,8 @@ SERVER_ERROR_BODY = b"<h1>Server Error (500)</h1>"
 # A 401's WWW-Authenticate: DRF's view takes it from its first authentication class.
 AUTHENTICATE_HEADER = JWTAuthentication().authenticate_header(None)  # type: ignore[arg-type]
 
-_render = OrjsonRenderer().render  # the view's renderer: the same bytes for the same data
+_render = OrjsonRenderer().render  # the view's renderer and parser: the same bytes, the same data
+_parse = OrjsonParser().parse
 Answer = tuple[int, list[tuple[str, str]], bytes]
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -104,20 +105,13 @@ def _checkpoint() -> None:
 
 
 def _place(caller: Caller, body: bytes) -> Answer:
+    data = _parse(io.BytesIO(body))  # a body that is not a JSON object reads as {}, as in the view
     try:
-        data = orjson.loads(body) if body else {}
-    except orjson.JSONDecodeError:
-        data = {}
-    if not isinstance(data, dict):
-        data = {}  # as the parser of the general path reads it
-    rate_limit = DeferredRateLimit(window_for_caller(caller))
-    try:
-        try:
-            order, created = services.place_order(caller=caller, data=data, rate_limit=rate_limit)
-        finally:
-            rate_limit.enforce()  # a no-op when the push checked it
-        content = _render(order if isinstance(order, dict) else selectors.serialize_order_with_fills(order))
-        return 201 if created else 200, _headers(content), content
+        answer, status = services.place_order_answer(
+            caller=caller, data=data, rate_limit=DeferredRateLimit(window_for_caller(caller))
+        )
+        content = _render(answer)
+        return status, _headers(content), content
     except Exception as exc:
         return _error(exc)
 

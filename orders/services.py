@@ -40,7 +40,7 @@ from exchange.permissions import require_trade_permission
 from exchange.throttling import DeferredRateLimit
 from markets.models import Market
 from markets.selectors import check_tradable
-from orders import gateway
+from orders import gateway, selectors
 from orders.ids import uuid7
 from orders.models import OPEN_STATUSES, Order
 
@@ -202,6 +202,20 @@ def place_order(
         first = Order.objects.filter(user_id=caller.user_id, id=answer["duplicate"]).first()
         return _same_request(first, request), False
     return answer["order"], True
+
+
+def place_order_answer(
+    *, caller: Caller, data: dict[str, Any], rate_limit: DeferredRateLimit
+) -> tuple[dict[str, Any], int]:
+    """``place_order`` as the endpoint answers it: (body, 201 for a new order, 200 for the first
+    order of a repeated ``client_order_id``). The caller's rate limit is checked either way: by
+    the engine push, or on its own before any other answer (429 wins)."""
+    try:
+        order, created = place_order(caller=caller, data=data, rate_limit=rate_limit)
+    finally:
+        rate_limit.enforce()  # a no-op when the push checked it
+    body = order if isinstance(order, dict) else selectors.serialize_order_with_fills(order)
+    return body, 201 if created else 200
 
 
 def parse_order_id(raw: str) -> uuid.UUID:

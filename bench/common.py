@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -95,6 +96,73 @@ def order_mix(rng, symbol: str = "BTC_USDT") -> dict:
     if side == "buy":
         return {"symbol": symbol, "side": "buy", "type": "market", "quote_quantity": "5"}
     return {"symbol": symbol, "side": "sell", "type": "market", "quantity": quantity}
+
+
+class CpuMeter:
+    """CPU seconds (user + system) each part of a run spends between ``start()`` and ``stop()``:
+    process trees by root pid, the PostgreSQL backends serving one database (found by their
+    process title), and a Redis server's own count (``INFO cpu``: the whole server, so a shared
+    Redis counts its other clients too). Read from /proc with psutil; CPU time, unlike wall time,
+    holds up on a machine that is doing other work."""
+
+    def __init__(self, trees: dict[str, int], database: str | None = None, redis_client=None) -> None:
+        self.trees, self.database, self.redis = trees, database, redis_client
+        self.before: dict[str, float] = {}
+        self.spent: dict[str, float] = {}
+
+    def _processes(self, root: int) -> list:
+        import psutil
+
+        try:
+            top = psutil.Process(root)
+            return [top, *top.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def _backends(self) -> dict[int, float]:
+        import psutil
+
+        found = {}
+        for process in psutil.process_iter(["name", "cmdline"]):
+            title = " ".join(process.info["cmdline"] or ())
+            if process.info["name"] == "postgres" or title.startswith("postgres:"):
+                if self.database and f" {self.database} " in f" {title} ":
+                    try:
+                        found[process.pid] = sum(process.cpu_times()[:2])
+                    except psutil.Error:
+                        pass
+        return found
+
+    def _read(self) -> tuple[dict[str, float], dict[int, float]]:
+        totals = {}
+        for part, root in self.trees.items():
+            seconds = 0.0
+            for process in self._processes(root):
+                try:
+                    seconds += sum(process.cpu_times()[:2])
+                except Exception:
+                    pass
+            totals[part] = seconds
+        if self.redis is not None:
+            info = self.redis.info("cpu")
+            totals["redis"] = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+        totals["loadgen"] = time.process_time()
+        return totals, self._backends()
+
+    def start(self) -> None:
+        self.before, self.backends_before = self._read()
+
+    def stop(self) -> None:
+        after, backends = self._read()
+        self.spent = {part: after[part] - self.before.get(part, 0.0) for part in after}
+        # a backend that appeared during the run counts whole
+        self.spent["postgres"] = sum(cpu - self.backends_before.get(pid, 0.0) for pid, cpu in backends.items())
+
+    def per(self, count: int, unit: float = 1e6) -> str:
+        """``part=<µs per item> ...`` and the total."""
+        count = max(1, count)
+        parts = [f"{part}={seconds / count * unit:.0f}" for part, seconds in self.spent.items()]
+        return " ".join(parts) + f" total={sum(self.spent.values()) / count * unit:.0f}"
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:

@@ -28,7 +28,7 @@ import sys
 import time
 from collections import Counter
 
-from common import ROOT, order_mix, percentile, prepare_market_and_users, setup_django, use_fresh_database
+from common import ROOT, CpuMeter, order_mix, percentile, prepare_market_and_users, setup_django, use_fresh_database
 
 
 def free_port() -> int:
@@ -133,7 +133,7 @@ async def client(
 
 
 async def load(
-    port: int, tokens: list[str], seconds: float, warmup: float, rate: float
+    port: int, tokens: list[str], seconds: float, warmup: float, rate: float, meter: CpuMeter
 ) -> tuple[list[float], Counter, float]:
     latencies: list[float] = []
     codes: Counter = Counter()
@@ -141,9 +141,11 @@ async def load(
     warm_until = start + warmup
     stop_at = warm_until + seconds
     interval_s = len(tokens) / rate if rate else 0.0
+    asyncio.get_running_loop().call_later(warmup, meter.start)
     await asyncio.gather(
         *[client(port, t, i, stop_at, warm_until, latencies, codes, interval_s) for i, t in enumerate(tokens)]
     )
+    meter.stop()
     return latencies, codes, time.perf_counter() - warm_until
 
 
@@ -163,6 +165,10 @@ def wait_http(port: int, timeout_s: float = 30) -> None:
 
 
 def server_command(args: argparse.Namespace, binary: str, port: int) -> list[str]:
+    if args.server == "granian" and args.interface == "rsgi":
+        # the event loop answers the everyday order; WEB_THREADS (env) threads answer the rest
+        return [f"{binary}/granian", "--interface", "rsgi", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(args.workers), "--log-level", "warning", "exchange.rsgi:application"]  # fmt: skip
     if args.server == "granian":
         return [f"{binary}/granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
                 "--workers", str(args.workers), "--blocking-threads", str(args.threads), "--log-level", "warning",
@@ -181,6 +187,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class")
     parser.add_argument("--server", choices=["gunicorn", "granian"], default="granian")
+    parser.add_argument("--interface", choices=["rsgi", "wsgi"], default="rsgi", help="granian's (gunicorn: wsgi)")
     parser.add_argument(
         "--rate", type=float, default=0.0,
         help="orders/s offered by all clients together, paced (default: each client posts again as soon as answered)",
@@ -195,7 +202,7 @@ def main() -> None:
     tokens = [mint_token(u.username, 3600)[0] for u in users]
     port = free_port()
     env = {**os.environ, "RATE_LIMIT_USER": "1000000/second", "RATE_LIMIT_KEY": "1000000/second",
-           "ENGINE_SHARDS": "1", "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"), "PORT": str(port)}  # fmt: skip
+           "ENGINE_SHARDS": "1", "WEB_THREADS": str(args.threads), "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"), "PORT": str(port)}  # fmt: skip
     binary = os.path.dirname(sys.executable)
     processes = [
         subprocess.Popen([sys.executable, "manage.py", "run_engine", "--shard", "0", "--wait"], cwd=ROOT, env=env,
@@ -204,9 +211,12 @@ def main() -> None:
     ]  # fmt: skip
     try:
         wait_http(port)
-        cpu_started = time.process_time()
-        latencies, codes, elapsed = asyncio.run(load(port, tokens, args.seconds, args.warmup, args.rate))
-        load_cpu_s = time.process_time() - cpu_started
+        from django.db import connection
+        from django_redis import get_redis_connection
+
+        meter = CpuMeter({"web": processes[1].pid, "loop": processes[0].pid}, connection.settings_dict["NAME"],
+                         get_redis_connection("default"))  # fmt: skip
+        latencies, codes, elapsed = asyncio.run(load(port, tokens, args.seconds, args.warmup, args.rate, meter))
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
@@ -216,10 +226,12 @@ def main() -> None:
     answered = sum(codes[c] for c in (200, 201, 400))
     offered = f"{args.rate:g}/s" if args.rate else "closed-loop"
     print(
-        f"server={args.server} clients={args.clients} workers={args.workers}x{args.threads} seconds={elapsed:.1f} "
+        f"server={args.server}/{args.interface if args.server == 'granian' else 'wsgi'} clients={args.clients} workers={args.workers}x{args.threads} seconds={elapsed:.1f} "
         f"offered={offered} "
-        f"statuses={dict(codes)} load_generator_cpu_us_per_request={load_cpu_s / max(1, sum(codes.values())) * 1e6:.0f}"
+        f"statuses={dict(codes)}"
     )
+    # CPU per answered order, by part (redis: the whole server, other clients of a shared one included)
+    print(f"cpu_us_per_order {meter.per(answered)}")
     print(f"http_orders orders_per_s={int(answered / elapsed)} p50_ms={percentile(latencies, 0.5):.2f} "
           f"p99_ms={percentile(latencies, 0.99):.2f}")  # fmt: skip
 

@@ -19,6 +19,8 @@ from django_redis import get_redis_connection
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
+from exchange import redis_async
+
 
 def sliding_window_step(key: str, first_arg: int, refuse: str = "") -> str:
     """Lua counting one request in the window at ``key`` (ARGV from ``first_arg``: now ms, window
@@ -66,6 +68,11 @@ class SlidingWindow:
     def wait_ms(self) -> float:
         """Count this request (one round trip): negative if allowed, else how long until it would be."""
         answer = _sliding_window()(keys=[self.key], args=self.args())
+        return float(answer[1]) if isinstance(answer, list) else float(answer)
+
+    async def wait_ms_async(self) -> float:
+        """``wait_ms`` on an event loop."""
+        (answer,) = await redis_async.pipelined(("EVAL", SLIDING_WINDOW, 1, self.key, *self.args()))
         return float(answer[1]) if isinstance(answer, list) else float(answer)
 
 
@@ -128,5 +135,13 @@ class DeferredRateLimit:
         if self.pending:
             self.pending = False
             wait_ms = self.window.wait_ms()
+            if wait_ms >= 0:
+                raise refused(wait_ms)
+
+    async def enforce_async(self) -> None:
+        """``enforce`` on an event loop."""
+        if self.pending:
+            self.pending = False
+            wait_ms = await self.window.wait_ms_async()
             if wait_ms >= 0:
                 raise refused(wait_ms)

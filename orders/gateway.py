@@ -16,6 +16,7 @@ import orjson
 import redis
 from django.conf import settings
 
+from exchange import redis_async
 from exchange.errors import EngineBusy, EngineRestarting
 from exchange.throttling import SlidingWindow, refused, sliding_window_step
 from orders.shards import queue_key, reply_key, shard_of, state_key
@@ -65,11 +66,11 @@ def _redis() -> Any:
     return _client
 
 
-def _push_and_wait(
+def _commands(
     shard: int, command: dict[str, Any], request_id: str, wait_s: float | None, rate_limit: SlidingWindow | None
-) -> tuple[Any, bytes | None]:
-    """Push (after the caller's window, if given) and, with ``wait_s``, wait for the answer: one
-    round trip. Returns the script's result and the answer (None: no answer in ``wait_s``).
+) -> list[tuple[Any, ...]]:
+    """The push (after the caller's window, if given) and, with ``wait_s``, the wait for the answer:
+    the commands sent together in one round trip.
 
     The script goes as EVAL, not EVALSHA: a NOSCRIPT error (a restarted Redis) would leave the
     BLPOP behind it waiting out its timeout. Redis finds the cached script by the text's SHA1,
@@ -81,10 +82,8 @@ def _push_and_wait(
         script = LIMITED_PUSH_SCRIPT
         keys.append(rate_limit.key)
         args.extend(rate_limit.args())
-    if wait_s is None:
-        return _redis().execute_command("EVAL", script, len(keys), *keys, *args), None
-    pushed, answer = _pipelined(("EVAL", script, len(keys), *keys, *args), ("BLPOP", keys[2], wait_s))
-    return pushed, answer[1] if answer else None
+    push = ("EVAL", script, len(keys), *keys, *args)
+    return [push] if wait_s is None else [push, ("BLPOP", keys[2], wait_s)]
 
 
 def _pipelined(*commands: tuple[Any, ...]) -> list[Any]:
@@ -104,6 +103,33 @@ def _pipelined(*commands: tuple[Any, ...]) -> list[Any]:
         pool.release(connection)
 
 
+def _prepare(symbol: str, command: dict[str, Any], wait: bool) -> tuple[int, str, float]:
+    """Stamp ``command`` with its deadline (and reply id when waited for): (shard, request id, wait s)."""
+    timeout_s = settings.ENGINE_REPLY_TIMEOUT_S
+    request_id = os.urandom(16).hex()  # a uuid4's hex without building the UUID
+    command["dl"] = int((time.time() + timeout_s) * 1000)
+    if wait:
+        command["r"] = request_id
+    return shard_of(symbol), request_id, timeout_s + REPLY_GRACE_S
+
+
+def _answer(replies: list[Any], wait: bool) -> dict[str, Any] | None:
+    """The loop's answer from the replies to ``_commands``, or the refusal raised."""
+    pushed = replies[0]
+    if isinstance(pushed, list):
+        raise refused(float(pushed[1]))
+    if pushed == -2:
+        raise EngineRestarting()
+    if pushed == -1:
+        raise EngineBusy()
+    if not wait:
+        return None
+    answer = replies[1]
+    if not answer:
+        raise NoReply()
+    return orjson.loads(answer[1])  # type: ignore[no-any-return]
+
+
 def submit(
     symbol: str, command: dict[str, Any], *, wait: bool = True, rate_limit: SlidingWindow | None = None
 ) -> dict[str, Any] | None:
@@ -113,24 +139,23 @@ def submit(
     Raises Throttled (window full, nothing pushed), EngineBusy (queue full), NoReply (no answer
     by the deadline) or EngineRestarting (no live loop for the shard).
     """
-    shard = shard_of(symbol)
-    timeout_s = settings.ENGINE_REPLY_TIMEOUT_S
-    request_id = os.urandom(16).hex()  # a uuid4's hex without building the UUID
-    command["dl"] = int((time.time() + timeout_s) * 1000)
-    if wait:
-        command["r"] = request_id
-    pushed, answer = _push_and_wait(shard, command, request_id, timeout_s + REPLY_GRACE_S if wait else None, rate_limit)
-    if isinstance(pushed, list):
-        raise refused(float(pushed[1]))
-    if pushed == -2:
-        raise EngineRestarting()
-    if pushed == -1:
-        raise EngineBusy()
+    shard, request_id, wait_s = _prepare(symbol, command, wait)
+    commands = _commands(shard, command, request_id, wait_s if wait else None, rate_limit)
     if not wait:
-        return None
-    if answer is None:
-        raise NoReply()
-    return orjson.loads(answer)
+        return _answer([_redis().execute_command(*commands[0])], wait)
+    return _answer(_pipelined(*commands), wait)
+
+
+async def submit_async(
+    symbol: str, command: dict[str, Any], *, rate_limit: SlidingWindow | None = None
+) -> dict[str, Any]:
+    """``submit`` (waiting for the answer) on an event loop: the same commands, the same answers and
+    errors, awaited instead of blocking a thread."""
+    shard, request_id, wait_s = _prepare(symbol, command, True)
+    commands = _commands(shard, command, request_id, wait_s, rate_limit)
+    answer = _answer(await redis_async.pipelined(*commands, timeout_s=wait_s + 5), True)
+    assert answer is not None
+    return answer
 
 
 def push_status(symbol: str, status: str) -> None:

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from http import HTTPStatus
 from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import SynchronousOnlyOperation
 from django.db import connections
 from django.http.request import split_domain_port, validate_host
 from rest_framework.exceptions import AuthenticationFailed
@@ -128,11 +129,9 @@ def _error(exc: Exception) -> Answer:
     return response.status_code, _headers(content, extra), content
 
 
-def handle(environ: dict[str, Any], *, manage_connections: bool = True) -> Answer | None:
-    """The answer to an everyday order request, or None (nothing read) for Django to answer.
-
-    ``manage_connections=False`` leaves the database connection alone, as Django's test client
-    does (its connection lives in the test's transaction)."""
+def admitted(environ: dict[str, Any]) -> tuple[str | None, str, int] | None:
+    """(the Authorization header, or None for an API key; the bearer token; the body's length) of
+    an everyday order request, or None (nothing read) for Django to answer."""
     if (
         environ.get("REQUEST_METHOD") != "POST"
         or environ.get("PATH_INFO") != PATH
@@ -144,6 +143,7 @@ def handle(environ: dict[str, Any], *, manage_connections: bool = True) -> Answe
     ):
         return None
     header = environ.get("HTTP_AUTHORIZATION")
+    token = ""
     if header:  # DRF tries the JWT first: a bearer token wins over an API key
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
@@ -159,12 +159,24 @@ def handle(environ: dict[str, Any], *, manage_connections: bool = True) -> Answe
         return None
     if not _host_allowed(environ) or not _security_answerable(environ):
         return None
+    return header, token.strip(), length
+
+
+def handle(environ: dict[str, Any], *, manage_connections: bool = True) -> Answer | None:
+    """The answer to an everyday order request, or None (nothing read) for Django to answer.
+
+    ``manage_connections=False`` leaves the database connection alone, as Django's test client
+    does (its connection lives in the test's transaction)."""
+    found = admitted(environ)
+    if found is None:
+        return None
+    header, token, length = found
     if manage_connections:
         _checkpoint()
     try:
         if header:
             try:
-                user_id, username = user_for_sub(verified_sub(token.strip()))
+                user_id, username = user_for_sub(verified_sub(token))
             except AuthenticationFailed:
                 return None  # Django answers the 401, exactly
             except Exception as exc:  # the database, looking up the user
@@ -186,6 +198,41 @@ def handle(environ: dict[str, Any], *, manage_connections: bool = True) -> Answe
     finally:
         if manage_connections:
             _checkpoint()
+
+
+async def handle_async(
+    environ: dict[str, Any],
+    found: tuple[str | None, str, int],
+    body: bytes,
+    in_thread: Callable[[Callable[[], Any]], Awaitable[Any]],
+) -> Answer | None:
+    """``handle`` on an event loop, for the everyday JWT request whose user and market are in the
+    process's caches: the answer, or None for the WSGI application (``handle``, else Django) to
+    give in a thread. None is decided before anything is pushed or counted, so the request is
+    answered once, by one of the two. ``found`` is what ``admitted(environ)`` gave (not None);
+    ``environ`` has no ``wsgi.input``: ``body`` is the body.
+
+    What it runs is ``handle``'s code (``services.place_order_answer_async``: the same steps with
+    the engine round trip awaited); the database is only touched through ``in_thread``."""
+    header, token, _length = found
+    if not header:
+        return None  # an API key: its lookup and nonce check are the sync path's
+    try:
+        user_id, username = user_for_sub(verified_sub(token))
+    except (AuthenticationFailed, SynchronousOnlyOperation):
+        return None  # Django's 401; a user not in the process's cache is looked up in a thread
+    caller = Caller(user_id=user_id, username=username)
+    data = _parse(io.BytesIO(body))
+    try:
+        answer, status = await services.place_order_answer_async(
+            caller=caller, data=data, rate_limit=DeferredRateLimit(window_for_caller(caller)), in_thread=in_thread
+        )
+    except services.NeedsThread:
+        return None
+    except Exception as exc:
+        return _error(exc)
+    content = _render(answer)
+    return status, _headers(content), content
 
 
 class HotPathApplication:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import SynchronousOnlyOperation
 from django.utils import timezone
 
 from exchange.auth import Caller
@@ -154,6 +156,39 @@ def _same_request(order: Order | None, request: OrderRequest) -> Order:
     return order
 
 
+def _order_command(caller: Caller, request: OrderRequest) -> dict[str, Any]:
+    command = {
+        "k": "place",
+        "id": uuid7(),
+        "u": caller.user_id,
+        "s": request.market.symbol,
+        "sd": request.side,
+        "t": request.type,
+        "tif": request.tif,
+        "p": fmt(request.price),
+        "q": fmt(request.quantity),
+        "qq": fmt(request.quote_quantity),
+        "coid": request.client_order_id,
+    }
+    if request.client_order_id is not None:  # what a repeat of it must match
+        command["fp"] = request.fingerprint()
+    return command
+
+
+def _placed_after_no_reply(command: dict[str, Any]) -> tuple[Order, bool]:
+    """No answer by the deadline: placed only if the loop committed it just before it died."""
+    placed = Order.objects.filter(id=command["id"]).first()
+    if placed is None:  # past its deadline the loop drops it: not placed
+        raise EngineBusy() from None
+    return placed, True
+
+
+def _duplicate(caller: Caller, request: OrderRequest, order_id: str) -> tuple[Order, bool]:
+    """Another request with this client_order_id reached the engine first (same or earlier batch)."""
+    first = Order.objects.filter(user_id=caller.user_id, id=order_id).first()
+    return _same_request(first, request), False
+
+
 def place_order(
     *, caller: Caller, data: dict[str, Any], rate_limit: DeferredRateLimit | None = None
 ) -> tuple[dict[str, Any] | Order, bool]:
@@ -171,36 +206,17 @@ def place_order(
         first = Order.objects.filter(user_id=caller.user_id, client_order_id=request.client_order_id).first()
         if first is not None:
             return _same_request(first, request), False
-    command = {
-        "k": "place",
-        "id": uuid7(),
-        "u": caller.user_id,
-        "s": request.market.symbol,
-        "sd": request.side,
-        "t": request.type,
-        "tif": request.tif,
-        "p": fmt(request.price),
-        "q": fmt(request.quantity),
-        "qq": fmt(request.quote_quantity),
-        "coid": request.client_order_id,
-    }
-    if request.client_order_id is not None:  # what a repeat of it must match
-        command["fp"] = request.fingerprint()
+    command = _order_command(caller, request)
     try:
         answer = gateway.submit(
             request.market.symbol, command, rate_limit=rate_limit.fold() if rate_limit is not None else None
         )
     except gateway.NoReply:
-        placed = Order.objects.filter(id=command["id"]).first()
-        if placed is None:  # past its deadline the loop drops it: not placed
-            raise EngineBusy() from None
-        return placed, True
+        return _placed_after_no_reply(command)
     assert answer is not None
     _raise_engine_error(answer)
     if "duplicate" in answer:
-        # Another request with this client_order_id reached the engine first (same or earlier batch).
-        first = Order.objects.filter(user_id=caller.user_id, id=answer["duplicate"]).first()
-        return _same_request(first, request), False
+        return _duplicate(caller, request, answer["duplicate"])
     return answer["order"], True
 
 
@@ -214,8 +230,56 @@ def place_order_answer(
         order, created = place_order(caller=caller, data=data, rate_limit=rate_limit)
     finally:
         rate_limit.enforce()  # a no-op when the push checked it
+    return _order_answer(order, created)
+
+
+def _order_answer(order: dict[str, Any] | Order, created: bool) -> tuple[dict[str, Any], int]:
     body = order if isinstance(order, dict) else selectors.serialize_order_with_fills(order)
     return body, 201 if created else 200
+
+
+# ---------------------------------------------------------------- on an event loop
+# The ASGI hot path (exchange.asgi) runs the everyday placement on its event loop: the same
+# steps as above, with the engine round trip awaited. The database is never touched on the loop:
+# a request that needs it before the push raises NeedsThread (nothing pushed, nothing counted) and
+# is answered whole by the sync code in a thread; after the push, what needs it runs in a thread.
+
+
+class NeedsThread(Exception):
+    """The request needs the database before its push: answer it with the sync code instead."""
+
+
+async def place_order_answer_async(
+    *,
+    caller: Caller,
+    data: dict[str, Any],
+    rate_limit: DeferredRateLimit,
+    in_thread: Callable[[Callable[[], Any]], Awaitable[Any]],
+) -> tuple[dict[str, Any], int]:
+    """``place_order_answer`` on an event loop; ``in_thread(fn)`` awaits ``fn()`` run in a worker
+    thread (the database). Raises NeedsThread, before anything is pushed or counted."""
+    try:
+        try:
+            require_trade_permission(caller)
+            request = check_order_request(data)  # a market not in the process cache needs the database
+        except SynchronousOnlyOperation:
+            raise NeedsThread() from None
+        if request.client_order_id is not None:  # looked up in the database first
+            raise NeedsThread()
+    except NeedsThread:
+        raise
+    except BaseException:
+        await rate_limit.enforce_async()  # 429 wins over the validation error, as in the sync path
+        raise
+    command = _order_command(caller, request)
+    try:  # the push counts the window (fold)
+        answer = await gateway.submit_async(request.market.symbol, command, rate_limit=rate_limit.fold())
+    except gateway.NoReply:
+        return await in_thread(lambda: _order_answer(*_placed_after_no_reply(command)))
+    _raise_engine_error(answer)
+    if "duplicate" in answer:  # cannot happen without a client_order_id, which never comes here
+        return await in_thread(lambda: _order_answer(*_duplicate(caller, request, answer["duplicate"])))
+    return answer["order"], 201
 
 
 def parse_order_id(raw: str) -> uuid.UUID:

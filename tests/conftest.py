@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -11,11 +14,12 @@ import pytest
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpResponse
+from django.test.client import FakePayload
 from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 
 from exchange import auth
-from orders import hot_path
+from orders import hot_path, services
 
 
 @pytest.fixture(autouse=True)
@@ -26,20 +30,64 @@ def _clean_redis_and_caches() -> Iterator[None]:
     for key in redis.scan_iter(f"{prefix}:*", count=1000):
         redis.delete(key)
     auth._USERS_BY_SUB.clear()
+    services._markets.clear()
     yield
     auth._USERS_BY_SUB.clear()
+    services._markets.clear()
+
+
+_loops = threading.local()
+_unguarded = [0]
+_unguarded_lock = threading.Lock()
+
+
+def event_loop_of_this_thread() -> asyncio.AbstractEventLoop:
+    """One event loop per test thread, kept (its Redis connections with it), as a server worker's."""
+    loop = getattr(_loops, "loop", None)
+    if loop is None:
+        loop = _loops.loop = asyncio.new_event_loop()
+    return loop
+
+
+async def in_this_thread(fn: Callable[[], Any]) -> Any:
+    """The server's ``in_thread`` for tests: ``fn`` runs on the test's own database connection
+    (it lives in the test's transaction, as for Django's test client), so in this thread, with
+    Django's event-loop guard lifted while ``fn`` runs (the guard reads a process-wide variable:
+    counted, for tests that post from several threads)."""
+    with _unguarded_lock:
+        _unguarded[0] += 1
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        return fn()
+    finally:
+        with _unguarded_lock:
+            _unguarded[0] -= 1
+            if not _unguarded[0]:
+                del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
 class HotPathClientHandler:
-    """The test client's handler behind the server's hot path, as ``exchange.wsgi`` puts Django's
-    behind it: an everyday POST /spot/orders is answered by ``orders.hot_path``, the rest by Django."""
+    """The test client's handler behind the server's front (``exchange.rsgi``): an everyday POST
+    /spot/orders is answered on an event loop (``hot_path.handle_async``); one it hands back, by
+    the sync hot path (``hot_path.handle``); the rest by Django."""
 
     def __init__(self, django_handler: Any) -> None:
         self.django_handler = django_handler
-        self.answered = 0  # requests the hot path took
+        self.answered = 0  # requests a hot path took
+        self.on_loop = 0  # of which on the event loop
 
     def __call__(self, environ: dict[str, Any], **kwargs: Any) -> Any:
-        answer = hot_path.handle(environ, manage_connections=False)
+        answer = None
+        found = hot_path.admitted(environ)
+        if found is not None:
+            body = environ["wsgi.input"].read(found[2]) if found[2] else b""
+            coroutine = hot_path.handle_async(environ, found, body, in_this_thread)
+            answer = event_loop_of_this_thread().run_until_complete(coroutine)
+            if answer is not None:
+                self.on_loop += 1
+            environ["wsgi.input"] = FakePayload(body)
+        if answer is None:
+            answer = hot_path.handle(environ, manage_connections=False)
         if answer is None:
             return self.django_handler(environ, **kwargs)
         self.answered += 1

@@ -17,10 +17,14 @@ from django.test import RequestFactory
 from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 
+from exchange import auth
 from exchange.wsgi import application
+from orders import services
+from orders.models import Order
 from orders.shards import state_key
 from tests.conftest import HotPathClientHandler, hot_path_client
 from tests.foundation.conftest import Key
+from tests.orders.conftest import balance
 
 pytestmark = pytest.mark.usefixtures("engine")
 
@@ -41,11 +45,62 @@ def headers_of(response: Any, *, length: bool = True) -> dict[str, str]:
 def test_an_everyday_order_takes_the_hot_path(market, funded):
     trader = funded(USDT="1000")
     handler: HotPathClientHandler = trader.client.handler
+    services.cached_market("BTC_USDT")  # as a running server has it
     response = trader.post("/spot/orders", ORDER)
     assert response.status_code == 201
-    assert handler.answered == 1
+    assert handler.answered == handler.on_loop == 1  # answered on the event loop
     assert trader.get("/spot/orders").json()["results"][0]["id"] == response.json()["id"]
     assert handler.answered == 1  # a GET is Django's
+
+
+def forget_user(trader: Any) -> None:
+    auth._USERS_BY_SUB.clear()
+
+
+def forget_market(trader: Any) -> None:
+    services._markets.clear()
+
+
+def with_client_order_id(body: dict[str, Any]) -> dict[str, Any]:
+    return {**body, "client_order_id": "cid-1"}
+
+
+@pytest.mark.parametrize(
+    ("prepare", "body"),
+    [
+        (forget_user, ORDER),  # a user not in the process's cache: looked up in the database
+        (forget_market, ORDER),  # a market not in the process's cache
+        (lambda trader: None, with_client_order_id(ORDER)),  # a client_order_id: looked up first
+    ],
+)
+def test_what_needs_the_database_first_is_answered_once_by_the_sync_path(market, funded, prepare, body):
+    trader = funded(USDT="1000")
+    handler: HotPathClientHandler = trader.client.handler
+    services.cached_market("BTC_USDT")  # as a running server has it
+    assert trader.post("/spot/orders", ORDER).status_code == 201  # on the loop
+    prepare(trader)
+    response = trader.post("/spot/orders", body)
+    assert response.status_code == 201 and response.json()["status"] == "open"
+    assert (handler.answered, handler.on_loop) == (2, 1)  # the second by the sync path
+    assert Order.objects.filter(user_id=trader.user_id).count() == 2  # placed once, not twice
+    assert balance(trader, "USDT") == ("998", "2")
+    assert trader.post("/spot/orders", ORDER).status_code == 201
+    assert handler.on_loop == 2  # and then the loop again
+
+
+def test_an_answer_lost_after_its_commit_is_found_in_the_database_on_the_loop_too(market, funded, engine, settings):
+    """The loop waits for the engine's answer; none comes (the engine stopped), so the order is
+    looked up in the database (in a thread) and, absent, answered ENGINE_BUSY."""
+    trader = funded(USDT="1000")
+    services.cached_market("BTC_USDT")
+    assert trader.post("/spot/orders", ORDER).status_code == 201
+    settings.ENGINE_REPLY_TIMEOUT_S = 0.3
+    engine.stop()
+    get_redis_connection("default").set(state_key(0), "up")  # looks alive: the push is taken
+    response = trader.post("/spot/orders", ORDER)
+    assert (response.status_code, response.content) == (503, b'{"error":"ENGINE_BUSY"}')
+    assert trader.client.handler.on_loop == 2
+    assert Order.objects.filter(user_id=trader.user_id).count() == 1
 
 
 @pytest.mark.parametrize(

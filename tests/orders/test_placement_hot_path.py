@@ -39,6 +39,12 @@ def test_the_push_counts_the_window_in_the_same_round_trip(market, funded, setti
     trader = funded(USDT="1000")
     checks_alone = []
     monkeypatch.setattr("exchange.throttling.SlidingWindow.wait_ms", lambda self: checks_alone.append(self.key) or -1.0)
+
+    async def check_alone(self):
+        checks_alone.append(self.key)
+        return -1.0
+
+    monkeypatch.setattr("exchange.throttling.SlidingWindow.wait_ms_async", check_alone)
     assert trader.post("/spot/orders", ORDER).status_code == 201
     assert checks_alone == []  # no separate throttle round trip for a placed order
     redis = get_redis_connection("default")

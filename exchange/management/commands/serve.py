@@ -3,7 +3,8 @@ API (granian, or gunicorn with ``HTTP_SERVER=gunicorn``), the engine shard worke
 Celery worker and beat with honcho, in the foreground until Ctrl-C.
 
 granian is the default because it measured faster on ``bench/http_orders.py`` (see the README's
-performance section); both serve the same WSGI application."""
+performance section). It serves ``exchange.rsgi`` (orders on the event loop, the rest through the
+WSGI application in threads); gunicorn serves the WSGI application."""
 
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ def web_command(bin_dir: Path, port: int, server: str, workers: int, threads: in
             f"{bin_dir}/gunicorn exchange.wsgi:application --bind 127.0.0.1:{port} --workers {workers} "
             f"--worker-class gthread --threads {threads} --access-logfile - --graceful-timeout 10"
         )
+    # RSGI: each worker's event loop answers the everyday order, WEB_THREADS threads the rest (ADR 0017)
     return (
-        f"{bin_dir}/granian --interface wsgi --host 127.0.0.1 --port {port} --workers {workers} "
-        f"--blocking-threads {threads} --log-level info exchange.wsgi:application"
+        f"env WEB_THREADS={threads} {bin_dir}/granian --interface rsgi --host 127.0.0.1 --port {port} "
+        f"--workers {workers} --log-level info exchange.rsgi:application"
     )
 
 

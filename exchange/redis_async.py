@@ -1,4 +1,4 @@
-"""Redis for code that runs on an event loop (the ASGI hot path, ``exchange.asgi``).
+"""Redis for code that runs on an event loop (the order hot path served by ``exchange.rsgi``).
 
 One thing only: send a few commands in one write on a pooled connection and read their
 replies (``pipelined``). It is not redis-py's asyncio client: on the hot path that client cost

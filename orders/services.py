@@ -239,7 +239,7 @@ def _order_answer(order: dict[str, Any] | Order, created: bool) -> tuple[dict[st
 
 
 # ---------------------------------------------------------------- on an event loop
-# The ASGI hot path (exchange.asgi) runs the everyday placement on its event loop: the same
+# The served application (exchange.rsgi) runs the everyday placement on its event loop: the same
 # steps as above, with the engine round trip awaited. The database is never touched on the loop:
 # a request that needs it before the push raises NeedsThread (nothing pushed, nothing counted) and
 # is answered whole by the sync code in a thread; after the push, what needs it runs in a thread.
@@ -268,7 +268,7 @@ async def place_order_answer_async(
             raise NeedsThread()
     except NeedsThread:
         raise
-    except BaseException:
+    except Exception:
         await rate_limit.enforce_async()  # 429 wins over the validation error, as in the sync path
         raise
     command = _order_command(caller, request)

@@ -249,42 +249,50 @@ def read_inputs(
 
 
 # Everything a batch changed, as one statement of data-modifying CTEs: one parse, one plan,
-# one round trip. Each part reads its rows from one JSON parameter (an empty list does nothing).
+# one round trip. Each part reads its rows as typed arrays, one parameter per column, unnested
+# side by side (an empty array does nothing): PostgreSQL parses each value once with its type's
+# input function, where JSON rows were parsed as a document, split, and cast field by field.
 WRITE_BATCH = _Statement(
     b"engine_write",
     b"""
 WITH new_orders AS (
     INSERT INTO orders_order (id, user_id, symbol, client_order_id, fingerprint, side, type, tif, price, quantity,
         quote_quantity, filled_quantity, filled_quote, fee, status, seq, created_at, updated_at)
-    SELECT (r->>0)::uuid, (r->>1)::bigint, r->>2, r->>3, r->>4, r->>5, r->>6, r->>7, (r->>8)::numeric,
-        (r->>9)::numeric, (r->>10)::numeric, (r->>11)::numeric, (r->>12)::numeric, (r->>13)::numeric, r->>14,
-        (r->>15)::bigint, TIMESTAMPTZ 'epoch' + (r->>16)::bigint * INTERVAL '1 microsecond',
-        TIMESTAMPTZ 'epoch' + (r->>16)::bigint * INTERVAL '1 microsecond'
-    FROM jsonb_array_elements($1::jsonb) AS r
+    SELECT id, user_id, symbol, coid, fp, side, type, tif, price, quantity, quote_quantity, filled_quantity,
+        filled_quote, fee, status, seq, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond',
+        TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond'
+    FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+        $9::numeric[], $10::numeric[], $11::numeric[], $12::numeric[], $13::numeric[], $14::numeric[], $15::text[],
+        $16::bigint[], $17::bigint[])
+        AS r(id, user_id, symbol, coid, fp, side, type, tif, price, quantity, quote_quantity, filled_quantity,
+             filled_quote, fee, status, seq, us)
 ), order_updates AS (
-    UPDATE orders_order o SET status = r->>1, filled_quantity = (r->>2)::numeric, filled_quote = (r->>3)::numeric,
-        fee = (r->>4)::numeric, updated_at = $6::timestamptz
-    FROM jsonb_array_elements($2::jsonb) AS r WHERE o.id = (r->>0)::uuid
+    UPDATE orders_order o SET status = r.status, filled_quantity = r.filled_quantity, filled_quote = r.filled_quote,
+        fee = r.fee, updated_at = $37::timestamptz
+    FROM unnest($18::uuid[], $19::text[], $20::numeric[], $21::numeric[], $22::numeric[])
+        AS r(id, status, filled_quantity, filled_quote, fee)
+    WHERE o.id = r.id
 ), trades AS (
     INSERT INTO orders_trade (id, symbol, price, quantity, quote_quantity, taker_side, maker_order_id, taker_order_id,
         maker_user_id, taker_user_id, maker_fee, taker_fee, created_at)
-    SELECT (r->>0)::uuid, r->>1, (r->>2)::numeric, (r->>3)::numeric, (r->>4)::numeric, r->>5, (r->>6)::uuid,
-        (r->>7)::uuid, (r->>8)::bigint, (r->>9)::bigint, (r->>10)::numeric, (r->>11)::numeric,
-        TIMESTAMPTZ 'epoch' + (r->>12)::bigint * INTERVAL '1 microsecond'
-    FROM jsonb_array_elements($3::jsonb) AS r
+    SELECT id, symbol, price, quantity, quote_quantity, side, maker_id, taker_id, maker_user, taker_user, maker_fee,
+        taker_fee, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond'
+    FROM unnest($23::uuid[], $24::text[], $25::numeric[], $26::numeric[], $27::numeric[], $28::text[], $29::uuid[],
+        $30::uuid[], $31::integer[], $32::integer[], $33::numeric[], $34::numeric[], $35::bigint[])
+        AS r(id, symbol, price, quantity, quote_quantity, side, maker_id, taker_id, maker_user, taker_user, maker_fee,
+             taker_fee, us)
 ), ticker AS (
     INSERT INTO orders_tickerbucket AS t (symbol, minute, open, high, low, close, volume, quote_volume, trade_count,
         first_trade_at, last_trade_at)
     SELECT r->>0, (r->>1)::bigint, (r->>2)::numeric, (r->>3)::numeric, (r->>4)::numeric, (r->>5)::numeric,
-        (r->>6)::numeric, (r->>7)::numeric, (r->>8)::bigint, $6::timestamptz, $6::timestamptz
-    FROM jsonb_array_elements($4::jsonb) AS r
+        (r->>6)::numeric, (r->>7)::numeric, (r->>8)::bigint, $37::timestamptz, $37::timestamptz
+    FROM jsonb_array_elements($36::jsonb) AS r
     ON CONFLICT (symbol, minute) DO UPDATE SET high = GREATEST(t.high, EXCLUDED.high), low = LEAST(t.low, EXCLUDED.low),
         close = EXCLUDED.close, volume = t.volume + EXCLUDED.volume, quote_volume = t.quote_volume + EXCLUDED.quote_volume,
         trade_count = t.trade_count + EXCLUDED.trade_count, last_trade_at = EXCLUDED.last_trade_at
 ), changes AS (
-    SELECT (r->>0)::bigint AS user_id, r->>1 AS token, (r->>2)::numeric AS d_available, (r->>3)::numeric AS d_locked,
-        r->>4 AS kind
-    FROM jsonb_array_elements($5::jsonb) AS r
+    SELECT * FROM unnest($39::integer[], $40::text[], $41::numeric[], $42::numeric[], $43::text[])
+        AS r(user_id, token, d_available, d_locked, kind)
 ), updated AS (
     UPDATE wallets_balance b SET available = b.available + c.d_available, locked = b.locked + c.d_locked
     FROM changes c WHERE b.user_id = c.user_id AND b.token = c.token
@@ -301,9 +309,24 @@ WITH new_orders AS (
         locked = b.locked + EXCLUDED.locked
 )
 INSERT INTO wallets_ledgerentry (user_id, token, delta_available, delta_locked, kind, ref, created_at)
-SELECT user_id, token, d_available, d_locked, kind, $7::text, $6::timestamptz FROM changes
+SELECT user_id, token, d_available, d_locked, kind, $38::text, $37::timestamptz FROM changes
 """,
 )
+
+
+def _text(value: str | None) -> str:
+    """One element of a text array literal: quoted, with ``"`` and ``\\`` escaped (any text a
+    client sent, commas and braces included, stays one element); NULL for None."""
+    if value is None:
+        return "NULL"
+    if '"' in value or "\\" in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + value + '"'
+
+
+def _array(values: Any) -> bytes:
+    """Values that need no quoting (numbers, uuids, decimal text, NULL as ``NULL``) as an array literal."""
+    return ("{" + ",".join(values) + "}").encode()
 
 
 def write_and_commit(batch: Batch, *, specs: dict[str, MarketSpec], fee_user_id: int, ref: str) -> None:
@@ -312,50 +335,82 @@ def write_and_commit(batch: Batch, *, specs: dict[str, MarketSpec], fee_user_id:
     back (``rollback``)."""
     changes = sorted((key, d) for key, d in batch.deltas.items() if d[0] or d[1])
     params = [
-        _json(_new_order_rows(batch, specs)),
-        _json(_order_update_rows(batch, specs)),
-        _json(_trade_rows(batch)),
+        *_new_order_columns(batch, specs),
+        *_order_update_columns(batch, specs),
+        *_trade_columns(batch),
         _json(_ticker_rows(batch)),
-        _json(_balance_rows(changes, fee_user_id)),
         batch.now.isoformat().encode(),
         ref.encode(),
+        *_balance_columns(changes, fee_user_id),
     ]
     committed = _round_trip(_raw(), [(WRITE_BATCH, params), (COMMIT, None)])[-1]
     if committed.command_status != b"COMMIT":  # PostgreSQL answers ROLLBACK to a failed transaction
         raise pg_errors.InternalError(f"batch not committed: {committed.command_status!r}")
 
 
-def _new_order_rows(batch: Batch, specs: dict[str, MarketSpec]) -> list[tuple[Any, ...]]:
-    rows = []
+def _new_order_columns(batch: Batch, specs: dict[str, MarketSpec]) -> list[bytes]:
+    ids, users, symbols, coids, fps, sides, types, tifs = [], [], [], [], [], [], [], []
+    prices, quantities, quotes, filled, filled_quotes, fees, statuses, seqs, created = [], [], [], [], [], [], [], [], []
     order_state, created_us = batch.order_state, batch.created_us
     for order_id, (command, seq) in batch.new_orders.items():
         symbol, status, _remaining, filled_lots, filled_quote, fee = order_state[order_id]
-        rows.append((
-            order_id, command["u"], symbol, command.get("coid"), command.get("fp", ""), command["sd"],
-            command["t"], command["tif"], command.get("p"), command.get("q"), command.get("qq"),
-            atoms_text(filled_lots * specs[symbol].lot_atoms), atoms_text(filled_quote), atoms_text(fee),
-            status, seq, created_us[order_id],
-        ))  # fmt: skip
-    return rows
+        get = command.get
+        ids.append(order_id)
+        users.append(str(command["u"]))
+        symbols.append(_text(symbol))
+        coids.append(_text(get("coid")))
+        fps.append(_text(get("fp", "")))
+        sides.append(_text(command["sd"]))
+        types.append(_text(command["t"]))
+        tifs.append(_text(command["tif"]))
+        prices.append(_text(get("p")))
+        quantities.append(_text(get("q")))
+        quotes.append(_text(get("qq")))
+        filled.append(atoms_text(filled_lots * specs[symbol].lot_atoms))
+        filled_quotes.append(atoms_text(filled_quote))
+        fees.append(atoms_text(fee))
+        statuses.append(status)
+        seqs.append(str(seq))
+        created.append(str(created_us[order_id]))
+    return [_array(column) for column in (ids, users, symbols, coids, fps, sides, types, tifs, prices, quantities,
+                                          quotes, filled, filled_quotes, fees, statuses, seqs, created)]  # fmt: skip
 
 
-def _order_update_rows(batch: Batch, specs: dict[str, MarketSpec]) -> list[tuple[Any, ...]]:
+def _order_update_columns(batch: Batch, specs: dict[str, MarketSpec]) -> list[bytes]:
     """Orders that were open before the batch: their state after it."""
-    return [
-        (order_id, status, atoms_text(filled_lots * specs[symbol].lot_atoms), atoms_text(filled_quote),
-         atoms_text(fee))
-        for order_id, (symbol, status, _remaining, filled_lots, filled_quote, fee) in batch.order_state.items()
-        if order_id not in batch.new_orders
-    ]  # fmt: skip
+    ids, statuses, filled, filled_quotes, fees = [], [], [], [], []
+    new_orders = batch.new_orders
+    for order_id, (symbol, status, _remaining, filled_lots, filled_quote, fee) in batch.order_state.items():
+        if order_id in new_orders:
+            continue
+        ids.append(order_id)
+        statuses.append(status)
+        filled.append(atoms_text(filled_lots * specs[symbol].lot_atoms))
+        filled_quotes.append(atoms_text(filled_quote))
+        fees.append(atoms_text(fee))
+    return [_array(column) for column in (ids, statuses, filled, filled_quotes, fees)]
 
 
-def _trade_rows(batch: Batch) -> list[tuple[Any, ...]]:
-    return [
-        (trade_id, symbol, atoms_text(price), atoms_text(quantity), atoms_text(quote), side, maker_id, taker_id,
-         maker_user, taker_user, atoms_text(maker_fee), atoms_text(taker_fee), created)
-        for (trade_id, symbol, price, quantity, quote, side, maker_id, taker_id, maker_user, taker_user, maker_fee,
-             taker_fee, created) in batch.trades
-    ]  # fmt: skip
+def _trade_columns(batch: Batch) -> list[bytes]:
+    columns: list[list[str]] = [[] for _ in range(13)]
+    (ids, symbols, prices, quantities, quotes, sides, makers, takers, maker_users, taker_users, maker_fees, taker_fees,
+     created) = columns  # fmt: skip
+    for (trade_id, symbol, price, quantity, quote, side, maker_id, taker_id, maker_user, taker_user, maker_fee,
+         taker_fee, stamp) in batch.trades:  # fmt: skip
+        ids.append(trade_id)
+        symbols.append(_text(symbol))
+        prices.append(atoms_text(price))
+        quantities.append(atoms_text(quantity))
+        quotes.append(atoms_text(quote))
+        sides.append(side)
+        makers.append(maker_id)
+        takers.append(taker_id)
+        maker_users.append(str(maker_user))
+        taker_users.append(str(taker_user))
+        maker_fees.append(atoms_text(maker_fee))
+        taker_fees.append(atoms_text(taker_fee))
+        created.append(str(stamp))
+    return [_array(column) for column in columns]
 
 
 def _ticker_rows(batch: Batch) -> list[tuple[Any, ...]]:
@@ -381,9 +436,9 @@ def _ticker_rows(batch: Batch) -> list[tuple[Any, ...]]:
     ]
 
 
-def _balance_rows(changes: list[tuple[Key, list[int]]], fee_user_id: int) -> list[tuple[Any, ...]]:
+def _balance_columns(changes: list[tuple[Key, list[int]]], fee_user_id: int) -> list[bytes]:
     """Each (user, token)'s net change, in key order, with the ledger kind that names it."""
-    rows = []
+    users, tokens, availables, lockeds, kinds = [], [], [], [], []
     for (user_id, token), (d_available, d_locked) in changes:
         if user_id == fee_user_id:
             kind = "fee"
@@ -391,5 +446,9 @@ def _balance_rows(changes: list[tuple[Key, list[int]]], fee_user_id: int) -> lis
             kind = "trade"
         else:
             kind = "order_lock" if d_locked > 0 else "order_release"
-        rows.append((user_id, token, atoms_text(d_available), atoms_text(d_locked), kind))
-    return rows
+        users.append(str(user_id))
+        tokens.append(_text(token))
+        availables.append(atoms_text(d_available))
+        lockeds.append(atoms_text(d_locked))
+        kinds.append(kind)
+    return [_array(column) for column in (users, tokens, availables, lockeds, kinds)]

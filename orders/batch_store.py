@@ -8,9 +8,11 @@ batch pays for, and the loop answers nobody until the commit returns.
 
 from __future__ import annotations
 
+import re
 import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -107,36 +109,72 @@ def _raw() -> Any:
     return db.connection
 
 
+@dataclass
+class Pending:
+    """Statements sent in one pipeline whose answers are not read yet (see ``_send``)."""
+
+    raw: Any
+    expected: list[tuple[str, bytes]]  # ("prepare", name) or ("run", name), one per result
+    count: int  # statements sent
+
+
 def _round_trip(raw: Any, statements: list[tuple[_Statement, list[bytes | None] | None]]) -> list[Any]:
     """Send the statements (preparing those not yet prepared on this connection) and a Sync in one
     write, then read every answer: one result per statement, in order. Raises the first error
     (PostgreSQL skips the rest of the pipeline after it)."""
+    return _collect(_send(raw, statements))
+
+
+def _send(raw: Any, statements: list[tuple[_Statement, list[bytes | None] | None]]) -> Pending:
+    """The first half of ``_round_trip``: the statements and a Sync written to the socket, the
+    connection left in pipeline mode (and locked) until ``_collect`` reads the answers. The
+    caller may do other work in between, while PostgreSQL runs them, but nothing else on the
+    connection."""
     pgconn = raw.pgconn
     prepared = _prepared.setdefault(raw, set())
-    expected: list[tuple[str, bytes]] = []  # ("prepare", name) or ("run", name), one per result
-    with raw.lock:
+    expected: list[tuple[str, bytes]] = []
+    raw.lock.acquire()
+    try:
         pgconn.enter_pipeline_mode()
-        try:
-            for statement, params in statements:
-                if not statement.name:
-                    pgconn.send_query_params(statement.sql, params)
-                else:
-                    if statement.name not in prepared:
-                        pgconn.send_prepare(statement.name, statement.sql)
-                        expected.append(("prepare", statement.name))
-                    pgconn.send_query_prepared(statement.name, params)
-                expected.append(("run", statement.name))
-            pgconn.pipeline_sync()
-            answers = raw.wait(_exchange(pgconn, len(expected) + 1))
-        except BaseException:
-            # Left in the middle of the exchange: answers may be uncollected, so the connection may
-            # not leave pipeline mode; ``rollback`` then closes it. The error that got us here wins.
-            try:
-                pgconn.exit_pipeline_mode()
-            except Exception:
-                pass
-            raise
-        pgconn.exit_pipeline_mode()
+        for statement, params in statements:
+            if not statement.name:
+                pgconn.send_query_params(statement.sql, params)
+            else:
+                if statement.name not in prepared:
+                    pgconn.send_prepare(statement.name, statement.sql)
+                    expected.append(("prepare", statement.name))
+                pgconn.send_query_prepared(statement.name, params)
+            expected.append(("run", statement.name))
+        pgconn.pipeline_sync()
+        raw.wait(generators.send(pgconn))
+    except BaseException:
+        _abandon(raw)
+        raise
+    return Pending(raw, expected, len(statements))
+
+
+def _abandon(raw: Any) -> None:
+    """Left in the middle of an exchange: answers may be uncollected, so the connection may not
+    leave pipeline mode; ``rollback`` then closes it. The error that got us here wins."""
+    try:
+        raw.pgconn.exit_pipeline_mode()
+    except Exception:
+        pass
+    raw.lock.release()
+
+
+def _collect(pending: Pending) -> list[Any]:
+    """The second half of ``_round_trip``: every answer of what ``_send`` sent, in order."""
+    raw, expected = pending.raw, pending.expected
+    pgconn = raw.pgconn
+    try:
+        answers = raw.wait(_exchange(pgconn, len(expected) + 1))
+    except BaseException:
+        _abandon(raw)
+        raise
+    pgconn.exit_pipeline_mode()
+    raw.lock.release()
+    prepared = _prepared.setdefault(raw, set())
     results, error = [], None
     for (what, name), answer in zip(expected, answers, strict=False):
         result = answer[-1]
@@ -151,15 +189,14 @@ def _round_trip(raw: Any, statements: list[tuple[_Statement, list[bytes | None] 
                 prepared.clear()
     if error is not None:
         raise error
-    if len(results) != len(statements):  # aborted without an error of its own: cannot happen
+    if len(results) != pending.count:  # aborted without an error of its own: cannot happen
         raise pg_errors.InternalError("batch pipeline aborted")
     return results
 
 
 def _exchange(pgconn: Any, count: int) -> Any:
-    """psycopg's non-blocking steps, in one generator (one ``wait``): flush what is queued, then
-    collect ``count`` answers (a statement's results, or the Sync's)."""
-    yield from generators.send(pgconn)
+    """psycopg's non-blocking steps, in one generator (one ``wait``): collect ``count`` answers
+    (a statement's results, or the Sync's)."""
     answers = []
     for _ in range(count):
         answers.append((yield from generators.fetch_many(pgconn)))
@@ -252,14 +289,17 @@ def read_inputs(
 # one round trip. Each part reads its rows as typed arrays, one parameter per column, unnested
 # side by side (an empty array does nothing): PostgreSQL parses each value once with its type's
 # input function, where JSON rows were parsed as a document, split, and cast field by field.
+# Amounts the engine computed travel as integer atoms, made exact NUMERICs by ``* 1e-18`` (a
+# product's scale is the sum of its factors', so nothing rounds); amounts a client sent (price,
+# quantity) travel as the decimal text they came in.
 WRITE_BATCH = _Statement(
     b"engine_write",
     b"""
 WITH new_orders AS (
     INSERT INTO orders_order (id, user_id, symbol, client_order_id, fingerprint, side, type, tif, price, quantity,
         quote_quantity, filled_quantity, filled_quote, fee, status, seq, created_at, updated_at)
-    SELECT id, user_id, symbol, coid, fp, side, type, tif, price, quantity, quote_quantity, filled_quantity,
-        filled_quote, fee, status, seq, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond',
+    SELECT id, user_id, symbol, coid, fp, side, type, tif, price, quantity, quote_quantity, filled_quantity * 1e-18,
+        filled_quote * 1e-18, fee * 1e-18, status, seq, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond',
         TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond'
     FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
         $9::numeric[], $10::numeric[], $11::numeric[], $12::numeric[], $13::numeric[], $14::numeric[], $15::text[],
@@ -267,16 +307,16 @@ WITH new_orders AS (
         AS r(id, user_id, symbol, coid, fp, side, type, tif, price, quantity, quote_quantity, filled_quantity,
              filled_quote, fee, status, seq, us)
 ), order_updates AS (
-    UPDATE orders_order o SET status = r.status, filled_quantity = r.filled_quantity, filled_quote = r.filled_quote,
-        fee = r.fee, updated_at = $37::timestamptz
+    UPDATE orders_order o SET status = r.status, filled_quantity = r.filled_quantity * 1e-18,
+        filled_quote = r.filled_quote * 1e-18, fee = r.fee * 1e-18, updated_at = $37::timestamptz
     FROM unnest($18::uuid[], $19::text[], $20::numeric[], $21::numeric[], $22::numeric[])
         AS r(id, status, filled_quantity, filled_quote, fee)
     WHERE o.id = r.id
 ), trades AS (
     INSERT INTO orders_trade (id, symbol, price, quantity, quote_quantity, taker_side, maker_order_id, taker_order_id,
         maker_user_id, taker_user_id, maker_fee, taker_fee, created_at)
-    SELECT id, symbol, price, quantity, quote_quantity, side, maker_id, taker_id, maker_user, taker_user, maker_fee,
-        taker_fee, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond'
+    SELECT id, symbol, price * 1e-18, quantity * 1e-18, quote_quantity * 1e-18, side, maker_id, taker_id, maker_user,
+        taker_user, maker_fee * 1e-18, taker_fee * 1e-18, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond'
     FROM unnest($23::uuid[], $24::text[], $25::numeric[], $26::numeric[], $27::numeric[], $28::text[], $29::uuid[],
         $30::uuid[], $31::integer[], $32::integer[], $33::numeric[], $34::numeric[], $35::bigint[])
         AS r(id, symbol, price, quantity, quote_quantity, side, maker_id, taker_id, maker_user, taker_user, maker_fee,
@@ -291,7 +331,8 @@ WITH new_orders AS (
         close = EXCLUDED.close, volume = t.volume + EXCLUDED.volume, quote_volume = t.quote_volume + EXCLUDED.quote_volume,
         trade_count = t.trade_count + EXCLUDED.trade_count, last_trade_at = EXCLUDED.last_trade_at
 ), changes AS (
-    SELECT * FROM unnest($39::integer[], $40::text[], $41::numeric[], $42::numeric[], $43::text[])
+    SELECT user_id, token, d_available * 1e-18 AS d_available, d_locked * 1e-18 AS d_locked, kind
+    FROM unnest($39::integer[], $40::text[], $41::numeric[], $42::numeric[], $43::text[])
         AS r(user_id, token, d_available, d_locked, kind)
 ), updated AS (
     UPDATE wallets_balance b SET available = b.available + c.d_available, locked = b.locked + c.d_locked
@@ -324,15 +365,51 @@ def _text(value: str | None) -> str:
     return '"' + value + '"'
 
 
-def _array(values: Any) -> bytes:
-    """Values that need no quoting (numbers, uuids, decimal text, NULL as ``NULL``) as an array literal."""
-    return ("{" + ",".join(values) + "}").encode()
+def _quoted(values: list[str | None]) -> bytes:
+    """Any text (None as NULL) as an array literal, each element quoted. One join when nothing
+    needs escaping (the quotes counted are exactly the separators'), element by element otherwise."""
+    if not values:
+        return b"{}"
+    if None not in values:
+        joined = '","'.join(values)  # type: ignore[arg-type]
+        if "\\" not in joined and joined.count('"') == 2 * (len(values) - 1):
+            return ('{"' + joined + '"}').encode()
+    elif values.count(None) == len(values):
+        return ("{" + ",".join(["NULL"] * len(values)) + "}").encode()
+    return ("{" + ",".join([_text(value) for value in values]) + "}").encode()
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.,\-]*")
+
+
+def _plain(values: list[str | None]) -> bytes:
+    """Values that need no quoting (uuids, enum words, decimal text; None as NULL) as an array
+    literal; anything else is quoted (``_quoted``), so no value can split into two."""
+    text = ",".join(["NULL" if value is None else value for value in values])
+    if (
+        _PLAIN.fullmatch(text) is None
+        or text.count(",") != len(values) - 1
+        or ("NULL" in text and text.count("NULL") != values.count(None))
+    ):
+        return _quoted(values)
+    return ("{" + text + "}").encode()
+
+
+def _ints(values: Iterable[int]) -> bytes:
+    """Integers (ids, atoms, microseconds) as an array literal."""
+    return ("{" + ",".join(map(str, values)) + "}").encode()
 
 
 def write_and_commit(batch: Batch, *, specs: dict[str, MarketSpec], fee_user_id: int, ref: str) -> None:
     """Everything the batch changed, in one statement, and the COMMIT, sent together: one round
     trip. If the statement fails, PostgreSQL skips the COMMIT, this raises, and the caller rolls
     back (``rollback``)."""
+    wait_commit(send_write(batch, specs=specs, fee_user_id=fee_user_id, ref=ref))
+
+
+def send_write(batch: Batch, *, specs: dict[str, MarketSpec], fee_user_id: int, ref: str) -> Pending:
+    """The first half of ``write_and_commit``: the write statement and the COMMIT on their way.
+    Nothing else may use the connection until ``wait_commit`` (or, after an error, ``rollback``)."""
     changes = sorted((key, d) for key, d in batch.deltas.items() if d[0] or d[1])
     params = [
         *_new_order_columns(batch, specs),
@@ -343,37 +420,36 @@ def write_and_commit(batch: Batch, *, specs: dict[str, MarketSpec], fee_user_id:
         ref.encode(),
         *_balance_columns(changes, fee_user_id),
     ]
-    committed = _round_trip(_raw(), [(WRITE_BATCH, params), (COMMIT, None)])[-1]
+    return _send(_raw(), [(WRITE_BATCH, params), (COMMIT, None)])
+
+
+def wait_commit(pending: Pending) -> None:
+    """The second half of ``write_and_commit``: returns once the batch is committed; raises if not."""
+    committed = _collect(pending)[-1]
     if committed.command_status != b"COMMIT":  # PostgreSQL answers ROLLBACK to a failed transaction
         raise pg_errors.InternalError(f"batch not committed: {committed.command_status!r}")
 
 
 def _new_order_columns(batch: Batch, specs: dict[str, MarketSpec]) -> list[bytes]:
-    ids, users, symbols, coids, fps, sides, types, tifs = [], [], [], [], [], [], [], []
-    prices, quantities, quotes, filled, filled_quotes, fees, statuses, seqs, created = [], [], [], [], [], [], [], [], []
-    order_state, created_us = batch.order_state, batch.created_us
+    if not batch.new_orders:
+        return [b"{}"] * 17
+    order_state, created_us, lot_atoms = batch.order_state, batch.created_us, {s: m.lot_atoms for s, m in specs.items()}
+    rows = []
     for order_id, (command, seq) in batch.new_orders.items():
         symbol, status, _remaining, filled_lots, filled_quote, fee = order_state[order_id]
         get = command.get
-        ids.append(order_id)
-        users.append(str(command["u"]))
-        symbols.append(_text(symbol))
-        coids.append(_text(get("coid")))
-        fps.append(_text(get("fp", "")))
-        sides.append(_text(command["sd"]))
-        types.append(_text(command["t"]))
-        tifs.append(_text(command["tif"]))
-        prices.append(_text(get("p")))
-        quantities.append(_text(get("q")))
-        quotes.append(_text(get("qq")))
-        filled.append(atoms_text(filled_lots * specs[symbol].lot_atoms))
-        filled_quotes.append(atoms_text(filled_quote))
-        fees.append(atoms_text(fee))
-        statuses.append(status)
-        seqs.append(str(seq))
-        created.append(str(created_us[order_id]))
-    return [_array(column) for column in (ids, users, symbols, coids, fps, sides, types, tifs, prices, quantities,
-                                          quotes, filled, filled_quotes, fees, statuses, seqs, created)]  # fmt: skip
+        rows.append((
+            order_id, command["u"], symbol, get("coid"), get("fp", ""), command["sd"], command["t"], command["tif"],
+            get("p"), get("q"), get("qq"), filled_lots * lot_atoms[symbol], filled_quote, fee, status, seq,
+            created_us[order_id],
+        ))  # fmt: skip
+    (ids, users, symbols, coids, fps, sides, types, tifs, prices, quantities, quotes, filled, filled_quotes, fees,
+     statuses, seqs, created) = (list(column) for column in zip(*rows))  # fmt: skip
+    return [
+        _plain(ids), _ints(users), _quoted(symbols), _quoted(coids), _quoted(fps), _plain(sides), _plain(types),
+        _plain(tifs), _plain(prices), _plain(quantities), _plain(quotes), _ints(filled), _ints(filled_quotes),
+        _ints(fees), _plain(statuses), _ints(seqs), _ints(created),
+    ]  # fmt: skip
 
 
 def _order_update_columns(batch: Batch, specs: dict[str, MarketSpec]) -> list[bytes]:
@@ -385,32 +461,22 @@ def _order_update_columns(batch: Batch, specs: dict[str, MarketSpec]) -> list[by
             continue
         ids.append(order_id)
         statuses.append(status)
-        filled.append(atoms_text(filled_lots * specs[symbol].lot_atoms))
-        filled_quotes.append(atoms_text(filled_quote))
-        fees.append(atoms_text(fee))
-    return [_array(column) for column in (ids, statuses, filled, filled_quotes, fees)]
+        filled.append(filled_lots * specs[symbol].lot_atoms)
+        filled_quotes.append(filled_quote)
+        fees.append(fee)
+    return [_plain(ids), _plain(statuses), _ints(filled), _ints(filled_quotes), _ints(fees)]
 
 
 def _trade_columns(batch: Batch) -> list[bytes]:
-    columns: list[list[str]] = [[] for _ in range(13)]
+    if not batch.trades:
+        return [b"{}"] * 13
     (ids, symbols, prices, quantities, quotes, sides, makers, takers, maker_users, taker_users, maker_fees, taker_fees,
-     created) = columns  # fmt: skip
-    for (trade_id, symbol, price, quantity, quote, side, maker_id, taker_id, maker_user, taker_user, maker_fee,
-         taker_fee, stamp) in batch.trades:  # fmt: skip
-        ids.append(trade_id)
-        symbols.append(_text(symbol))
-        prices.append(atoms_text(price))
-        quantities.append(atoms_text(quantity))
-        quotes.append(atoms_text(quote))
-        sides.append(side)
-        makers.append(maker_id)
-        takers.append(taker_id)
-        maker_users.append(str(maker_user))
-        taker_users.append(str(taker_user))
-        maker_fees.append(atoms_text(maker_fee))
-        taker_fees.append(atoms_text(taker_fee))
-        created.append(str(stamp))
-    return [_array(column) for column in columns]
+     created) = zip(*batch.trades)  # fmt: skip
+    return [
+        _plain(list(ids)), _quoted(list(symbols)), _ints(prices), _ints(quantities), _ints(quotes), _plain(list(sides)),
+        _plain(list(makers)), _plain(list(takers)), _ints(maker_users), _ints(taker_users), _ints(maker_fees),
+        _ints(taker_fees), _ints(created),
+    ]  # fmt: skip
 
 
 def _ticker_rows(batch: Batch) -> list[tuple[Any, ...]]:
@@ -438,17 +504,16 @@ def _ticker_rows(batch: Batch) -> list[tuple[Any, ...]]:
 
 def _balance_columns(changes: list[tuple[Key, list[int]]], fee_user_id: int) -> list[bytes]:
     """Each (user, token)'s net change, in key order, with the ledger kind that names it."""
-    users, tokens, availables, lockeds, kinds = [], [], [], [], []
-    for (user_id, token), (d_available, d_locked) in changes:
-        if user_id == fee_user_id:
-            kind = "fee"
-        elif d_available + d_locked:
-            kind = "trade"
-        else:
-            kind = "order_lock" if d_locked > 0 else "order_release"
-        users.append(str(user_id))
-        tokens.append(_text(token))
-        availables.append(atoms_text(d_available))
-        lockeds.append(atoms_text(d_locked))
-        kinds.append(kind)
-    return [_array(column) for column in (users, tokens, availables, lockeds, kinds)]
+    if not changes:
+        return [b"{}"] * 5
+    kinds = [
+        "fee" if user_id == fee_user_id
+        else "trade" if d_available + d_locked
+        else "order_lock" if d_locked > 0
+        else "order_release"
+        for (user_id, _token), (d_available, d_locked) in changes
+    ]  # fmt: skip
+    keys, deltas = zip(*changes)
+    users, tokens = zip(*keys)
+    availables, lockeds = zip(*deltas)
+    return [_ints(users), _quoted(list(tokens)), _ints(availables), _ints(lockeds), _plain(kinds)]

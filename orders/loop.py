@@ -113,6 +113,7 @@ class ShardLoop:
         self._reply_sha = hashlib.sha1(REPLY_SCRIPT.encode()).hexdigest()  # loaded when Redis lacks it
         self._queue_key = queue_key(shard)
         self._reply_conn: Any = None  # the loop's own Redis connection (see _call)
+        self._unread: list[tuple[Any, ...]] = []  # commands sent on it whose answers are not read yet
         self._texts: dict[int, str] = {}  # atoms -> decimal text, for the depth snapshots
         self._steps: dict[tuple[str, Decimal], int] = {}  # (price or quantity text, step) -> steps
         self._stopping = threading.Event()
@@ -278,6 +279,11 @@ class ShardLoop:
                 self.redis.delete(state_key(self.shard))
             self.release()
             if self._reply_conn is not None:
+                try:
+                    if self._unread:
+                        self._drain()  # the last answers and snapshot sent: were they taken?
+                except Exception:
+                    logger.exception("shard %s: the last answers may not have reached Redis", self.shard)
                 self._reply_conn.disconnect()
             connection.close()
 
@@ -339,14 +345,25 @@ class ShardLoop:
                 continue
             live.append(command)
         started = time.perf_counter()
+        side_error: Exception | None = None
         try:
             self._load_missing_markets(live)
             # The batch's transaction: opened by the reads in _execute, committed with the writes.
             self._execute(live, batch)
-            batch_store.write_and_commit(
+            pending = batch_store.send_write(
                 batch, specs=self.specs, fee_user_id=self.fee_user_id,
                 ref=f"batch:{self.shard}:{self.fence}:{self.batches}",
             )  # fmt: skip
+            # While PostgreSQL writes and commits: the answers encoded (sent only after the COMMIT
+            # returns) and the next batch's commands taken. Nothing that fails here may hide the
+            # commit's outcome: its error waits until the commit has been read.
+            try:
+                answers = self._encode_replies(batch.replies)
+                if not self._prefetched and not self._queue_was_empty:
+                    self._prefetch()
+            except Exception as exc:
+                side_error, answers = exc, None
+            batch_store.wait_commit(pending)
         except batch_store.StaleFence:
             batch_store.rollback()
             raise LeaseLost() from None
@@ -364,7 +381,10 @@ class ShardLoop:
             self.batch_stats.append((len(live), self.last_commit_ms))
         self._log_stats(len(live), self.last_commit_ms)
         self.batches += 1
-        self._send_replies(batch.replies, take_next=not self._prefetched)
+        if side_error is not None:  # committed, but Redis failed: stop as a failed answer always did
+            raise side_error
+        assert answers is not None
+        self._send_encoded(*answers)
         self._depth_pending.update(batch.touched)
         self._publish_pending_depth(force=False)
 
@@ -548,34 +568,60 @@ class ShardLoop:
         }
 
     # ------------------------------------------------------------------ answering
+    def _encode_replies(self, replies: list[tuple[str, dict[str, Any]]]) -> tuple[list[str], list[bytes]]:
+        """The reply keys and the encoded answers, ready for ``_send_encoded``."""
+        dumps, prefix = orjson.dumps, reply_key("")
+        return [prefix + request_id for request_id, _ in replies], [dumps(payload) for _, payload in replies]
+
     def _send_replies(self, replies: list[tuple[str, dict[str, Any]]], *, take_next: bool = False) -> None:
-        """Answer the waiting requests; with ``take_next``, bring back the next batch's commands
-        in the same round trip (kept for ``_take_queued``)."""
+        """Answer the waiting requests and wait for Redis to take them; with ``take_next``, bring
+        back the next batch's commands in the same round trip (kept for ``_take_queued``)."""
         if not replies and not take_next:
             return
-        dumps, prefix = orjson.dumps, reply_key("")
-        keys = [self._queue_key, *[prefix + request_id for request_id, _ in replies]]
-        args = [REPLY_TTL_S, self.batch_max if take_next else 0, *[dumps(payload) for _, payload in replies]]
-        try:
-            queued = self._call("EVALSHA", self._reply_sha, len(keys), *keys, *args)
-        except NoScriptError:  # Redis restarted or its scripts were flushed
-            self._reply_sha = self.redis.script_load(REPLY_SCRIPT)
-            queued = self._call("EVALSHA", self._reply_sha, len(keys), *keys, *args)
+        keys, payloads = self._encode_replies(replies)
+        queued = self._reply(keys, payloads, count=self.batch_max if take_next else 0, wait=True)
         if queued:
             self._prefetched = list(queued)
         elif take_next:
             self._queue_was_empty = True
 
-    def _call(self, *command: Any) -> Any:
+    def _send_encoded(self, keys: list[str], payloads: list[bytes]) -> None:
+        """Answer the waiting requests without waiting for Redis's acknowledgement: it is read
+        before the loop's next Redis command (``_call``), so Redis runs the script while the loop
+        goes on with the next batch. A failure then stops the loop as a failed answer always did;
+        the answers it lost are settled from the database like any lost answer."""
+        if keys:
+            self._reply(keys, payloads, count=0, wait=False)
+
+    def _reply(self, keys: list[str], payloads: list[bytes], *, count: int, wait: bool) -> Any:
+        args = ("EVALSHA", self._reply_sha, len(keys) + 1, self._queue_key, *keys, REPLY_TTL_S, count, *payloads)
+        try:
+            return self._call(*args, wait=wait)
+        except NoScriptError:  # Redis restarted or its scripts were flushed (seen when answered)
+            self._reply_sha = self.redis.script_load(REPLY_SCRIPT)
+            return self._call("EVALSHA", self._reply_sha, *args[2:])
+
+    def _prefetch(self) -> None:
+        """Take up to a batch of queued commands for the next batch (``_take_queued``)."""
+        taken = self._call("LPOP", self._queue_key, self.batch_max)
+        if taken:
+            self._prefetched = list(taken)
+        else:
+            self._queue_was_empty = True
+
+    def _call(self, *command: Any, wait: bool = True) -> Any:
         """One Redis command on a connection of the loop's own, outside the pool and redis-py's
         command layers (for the answers of every batch and the depth snapshots): the loop is its
-        only user, and per batch those layers cost more than the call itself."""
+        only user, and per batch those layers cost more than the call itself. With ``wait=False``
+        the answer is left unread and checked before the next command (``_drain``)."""
         conn = self._reply_conn
         if conn is None:
             # Made as the pool makes its own, but not counted against the pool's limit: a loop
             # restarted in the same worker (a lost lease) must not use up that limit.
             pool = self.redis.connection_pool
             conn = self._reply_conn = pool.connection_class(**pool.connection_kwargs)
+        if self._unread:
+            self._drain()
         conn.connect()  # nothing to do when connected
         try:
             if conn.can_read():  # closed by the server while idle: start afresh, as the pool does
@@ -585,10 +631,30 @@ class ShardLoop:
             conn.connect()
         try:
             conn.send_command(*command)
+            if not wait:
+                self._unread.append(command)
+                return None
             return conn.read_response()
         except (RedisConnectionError, RedisTimeoutError):
             conn.disconnect()  # reconnects on next use; the error stops this loop as before
             raise
+
+    def _drain(self) -> None:
+        """Read the answers of commands sent without waiting, in order. A reply script Redis had
+        lost is loaded and sent again (its answers were not delivered); any other error raises."""
+        conn, unread, self._unread = self._reply_conn, self._unread, []
+        for i, command in enumerate(unread):
+            try:
+                conn.read_response()
+            except NoScriptError:
+                self._reply_sha = self.redis.script_load(REPLY_SCRIPT)
+                self._unread = unread[i + 1 :]
+                self._drain()
+                self._call("EVALSHA", self._reply_sha, *command[2:])
+                return
+            except (RedisConnectionError, RedisTimeoutError):
+                conn.disconnect()
+                raise
 
     def _publish_pending_depth(self, *, force: bool) -> None:
         if not self._depth_pending:
@@ -622,4 +688,4 @@ class ShardLoop:
             "asks": [[text(p * tick), text(q * lot)] for p, q in asks],
             "sequence": (self.fence << 32) | self.batches,
         }
-        self._call("SET", depth_key(symbol), orjson.dumps(snapshot))
+        self._call("SET", depth_key(symbol), orjson.dumps(snapshot), wait=False)

@@ -8,6 +8,7 @@ batch pays for, and the loop answers nobody until the commit returns.
 
 from __future__ import annotations
 
+import itertools
 import re
 import weakref
 from dataclasses import dataclass, field
@@ -70,6 +71,13 @@ class Batch:
     trade_id: SequentialIds = field(default_factory=SequentialIds)  # the batch's trade ids, in order
     now_us: int = 0
     _ticks: int = 0
+    # Streaming (``stream_rows``): new orders looked at so far and those of them not written yet,
+    # trades written so far, and the statements on their way (the connection stays in pipeline
+    # mode until the commit).
+    orders_seen: int = 0
+    unsent: list[str] = field(default_factory=list)
+    trades_sent: int = 0
+    pending: Pending | None = None
 
     def __post_init__(self) -> None:
         self.now_us = micros(self.now)
@@ -116,6 +124,7 @@ class Pending:
     raw: Any
     expected: list[tuple[str, bytes]]  # ("prepare", name) or ("run", name), one per result
     count: int  # statements sent
+    preparing: set[bytes] = field(default_factory=set)  # names prepared in this pipeline
 
 
 def _round_trip(raw: Any, statements: list[tuple[_Statement, list[bytes | None] | None]]) -> list[Any]:
@@ -130,27 +139,47 @@ def _send(raw: Any, statements: list[tuple[_Statement, list[bytes | None] | None
     connection left in pipeline mode (and locked) until ``_collect`` reads the answers. The
     caller may do other work in between, while PostgreSQL runs them, but nothing else on the
     connection."""
-    pgconn = raw.pgconn
-    prepared = _prepared.setdefault(raw, set())
-    expected: list[tuple[str, bytes]] = []
+    pending = _open(raw)
+    _add(pending, statements, sync=True)
+    return pending
+
+
+def _open(raw: Any) -> Pending:
+    """A pipeline on the connection, locked for it, with nothing sent yet."""
     raw.lock.acquire()
     try:
-        pgconn.enter_pipeline_mode()
+        raw.pgconn.enter_pipeline_mode()
+    except BaseException:
+        raw.lock.release()
+        raise
+    return Pending(raw, [], 0)
+
+
+def _add(pending: Pending, statements: list[tuple[_Statement, list[bytes | None] | None]], *, sync: bool) -> None:
+    """More statements (and, with ``sync``, the Sync that ends the pipeline) written to the socket.
+    Without a Sync PostgreSQL runs them as they arrive and keeps their answers until one comes."""
+    raw = pending.raw
+    pgconn = raw.pgconn
+    prepared = _prepared.setdefault(raw, set())
+    expected = pending.expected
+    try:
         for statement, params in statements:
             if not statement.name:
                 pgconn.send_query_params(statement.sql, params)
             else:
-                if statement.name not in prepared:
+                if statement.name not in prepared and statement.name not in pending.preparing:
                     pgconn.send_prepare(statement.name, statement.sql)
                     expected.append(("prepare", statement.name))
+                    pending.preparing.add(statement.name)
                 pgconn.send_query_prepared(statement.name, params)
             expected.append(("run", statement.name))
-        pgconn.pipeline_sync()
+        pending.count += len(statements)
+        if sync:
+            pgconn.pipeline_sync()
         raw.wait(generators.send(pgconn))
     except BaseException:
         _abandon(raw)
         raise
-    return Pending(raw, expected, len(statements))
 
 
 def _abandon(raw: Any) -> None:
@@ -203,9 +232,13 @@ def _exchange(pgconn: Any, count: int) -> Any:
     return answers
 
 
-def rollback() -> None:
+def rollback(batch: Batch | None = None) -> None:
     """End the batch's transaction after a failure (nothing is left open on the connection). A
-    connection in an unknown state is closed; Django opens a new one when next asked."""
+    connection in an unknown state (statements streamed and not answered, among others) is
+    closed; Django opens a new one when next asked."""
+    if batch is not None and batch.pending is not None:
+        pending, batch.pending = batch.pending, None
+        _abandon(pending.raw)
     raw = connection.connection
     if raw is None:
         return
@@ -283,6 +316,57 @@ def read_inputs(
     if not fenced:
         raise StaleFence()
     return known, available
+
+
+# Rows no later command of the batch can change, written while the engine goes on with the next
+# commands (``stream_rows``): trades, and new orders already filled or cancelled. Inside the
+# batch's transaction, so committed (or rolled back) with the rest; balances are not streamed
+# (they stay one sorted statement at the end, the lock order that keeps loops from deadlocking).
+STREAM_ROWS = _Statement(
+    b"engine_stream",
+    b"""
+WITH new_orders AS (
+    INSERT INTO orders_order (id, user_id, symbol, client_order_id, fingerprint, side, type, tif, price, quantity,
+        quote_quantity, filled_quantity, filled_quote, fee, status, seq, created_at, updated_at)
+    SELECT id, user_id, symbol, coid, fp, side, type, tif, price, quantity, quote_quantity, filled_quantity * 1e-18,
+        filled_quote * 1e-18, fee * 1e-18, status, seq, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond',
+        TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond'
+    FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+        $9::numeric[], $10::numeric[], $11::numeric[], $12::numeric[], $13::numeric[], $14::numeric[], $15::text[],
+        $16::bigint[], $17::bigint[])
+        AS r(id, user_id, symbol, coid, fp, side, type, tif, price, quantity, quote_quantity, filled_quantity,
+             filled_quote, fee, status, seq, us)
+)
+INSERT INTO orders_trade (id, symbol, price, quantity, quote_quantity, taker_side, maker_order_id, taker_order_id,
+    maker_user_id, taker_user_id, maker_fee, taker_fee, created_at)
+SELECT id, symbol, price * 1e-18, quantity * 1e-18, quote_quantity * 1e-18, side, maker_id, taker_id, maker_user,
+    taker_user, maker_fee * 1e-18, taker_fee * 1e-18, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond'
+FROM unnest($18::uuid[], $19::text[], $20::numeric[], $21::numeric[], $22::numeric[], $23::text[], $24::uuid[],
+    $25::uuid[], $26::integer[], $27::integer[], $28::numeric[], $29::numeric[], $30::bigint[])
+    AS r(id, symbol, price, quantity, quote_quantity, side, maker_id, taker_id, maker_user, taker_user, maker_fee,
+         taker_fee, us)
+""",
+)
+FINAL_STATUSES = frozenset(("filled", "cancelled"))
+
+
+def stream_rows(batch: Batch, specs: dict[str, MarketSpec]) -> None:
+    """Send what the batch has made that nothing later can change (trades; new orders filled or
+    cancelled) without waiting: PostgreSQL inserts them while the loop runs the next commands.
+    Must follow ``read_inputs`` (the batch's transaction is open); ``send_write`` sends the rest."""
+    order_state = batch.order_state
+    final, open_ = [], []
+    for order_id in _unsent(batch):
+        (final if order_state[order_id][1] in FINAL_STATUSES else open_).append(order_id)
+    if not final and batch.trades_sent == len(batch.trades):
+        return
+    batch.unsent = open_
+    trades = batch.trades[batch.trades_sent :]
+    batch.trades_sent = len(batch.trades)
+    if batch.pending is None:
+        batch.pending = _open(_raw())
+    _add(batch.pending, [(STREAM_ROWS, [*_new_order_columns(batch, specs, final), *_trade_columns(trades)])],
+         sync=False)  # fmt: skip
 
 
 # Everything a batch changed, as one statement of data-modifying CTEs: one parse, one plan,
@@ -407,35 +491,48 @@ def write_and_commit(batch: Batch, *, specs: dict[str, MarketSpec], fee_user_id:
     wait_commit(send_write(batch, specs=specs, fee_user_id=fee_user_id, ref=ref))
 
 
+def _unsent(batch: Batch) -> list[str]:
+    """The batch's new orders not written yet, in the order they came."""
+    if batch.orders_seen < len(batch.new_orders):
+        batch.unsent.extend(itertools.islice(batch.new_orders, batch.orders_seen, None))
+        batch.orders_seen = len(batch.new_orders)
+    return batch.unsent
+
+
 def send_write(batch: Batch, *, specs: dict[str, MarketSpec], fee_user_id: int, ref: str) -> Pending:
-    """The first half of ``write_and_commit``: the write statement and the COMMIT on their way.
-    Nothing else may use the connection until ``wait_commit`` (or, after an error, ``rollback``)."""
+    """The first half of ``write_and_commit``: the write statement and the COMMIT on their way
+    (after what ``stream_rows`` sent). Nothing else may use the connection until ``wait_commit``
+    (or, after an error, ``rollback``)."""
     changes = sorted((key, d) for key, d in batch.deltas.items() if d[0] or d[1])
     params = [
-        *_new_order_columns(batch, specs),
+        *_new_order_columns(batch, specs, _unsent(batch)),
         *_order_update_columns(batch, specs),
-        *_trade_columns(batch),
+        *_trade_columns(batch.trades[batch.trades_sent :]),
         _json(_ticker_rows(batch)),
         batch.now.isoformat().encode(),
         ref.encode(),
         *_balance_columns(changes, fee_user_id),
     ]
-    return _send(_raw(), [(WRITE_BATCH, params), (COMMIT, None)])
+    pending, batch.pending = batch.pending or _open(_raw()), None
+    _add(pending, [(WRITE_BATCH, params), (COMMIT, None)], sync=True)
+    return pending
 
 
 def wait_commit(pending: Pending) -> None:
     """The second half of ``write_and_commit``: returns once the batch is committed; raises if not."""
-    committed = _collect(pending)[-1]
+    committed = _collect(pending)[-1]  # the COMMIT's answer (streamed statements' come first)
     if committed.command_status != b"COMMIT":  # PostgreSQL answers ROLLBACK to a failed transaction
         raise pg_errors.InternalError(f"batch not committed: {committed.command_status!r}")
 
 
-def _new_order_columns(batch: Batch, specs: dict[str, MarketSpec]) -> list[bytes]:
-    if not batch.new_orders:
+def _new_order_columns(batch: Batch, specs: dict[str, MarketSpec], order_ids: list[str]) -> list[bytes]:
+    if not order_ids:
         return [b"{}"] * 17
-    order_state, created_us, lot_atoms = batch.order_state, batch.created_us, {s: m.lot_atoms for s, m in specs.items()}
+    order_state, created_us, new_orders = batch.order_state, batch.created_us, batch.new_orders
+    lot_atoms = {symbol: spec.lot_atoms for symbol, spec in specs.items()}
     rows = []
-    for order_id, (command, seq) in batch.new_orders.items():
+    for order_id in order_ids:
+        command, seq = new_orders[order_id]
         symbol, status, _remaining, filled_lots, filled_quote, fee = order_state[order_id]
         get = command.get
         rows.append((
@@ -467,11 +564,11 @@ def _order_update_columns(batch: Batch, specs: dict[str, MarketSpec]) -> list[by
     return [_plain(ids), _plain(statuses), _ints(filled), _ints(filled_quotes), _ints(fees)]
 
 
-def _trade_columns(batch: Batch) -> list[bytes]:
-    if not batch.trades:
+def _trade_columns(trades: list[tuple[Any, ...]]) -> list[bytes]:
+    if not trades:
         return [b"{}"] * 13
     (ids, symbols, prices, quantities, quotes, sides, makers, takers, maker_users, taker_users, maker_fees, taker_fees,
-     created) = zip(*batch.trades)  # fmt: skip
+     created) = zip(*trades)  # fmt: skip
     return [
         _plain(list(ids)), _quoted(list(symbols)), _ints(prices), _ints(quantities), _ints(quotes), _plain(list(sides)),
         _plain(list(makers)), _plain(list(takers)), _ints(maker_users), _ints(taker_users), _ints(maker_fees),

@@ -56,6 +56,7 @@ DEPTH_INTERVAL_S = 0.05  # a busy book is republished at most this often, and at
 HEARTBEAT_INTERVAL_S = 0.1
 STATS_INTERVAL_S = 10.0  # how often a busy loop logs its batch figures
 POP_TIMEOUT_S = 0.5
+STREAM_EVERY = 100  # commands between two sends of a batch's final rows (batch_store.stream_rows)
 
 # Answers: RPUSH + EXPIRE for every waiting request of a batch, then (ARGV[2] > 0) up to that
 # many queued commands taken for the next batch, all in one round trip.
@@ -365,10 +366,10 @@ class ShardLoop:
                 side_error, answers = exc, None
             batch_store.wait_commit(pending)
         except batch_store.StaleFence:
-            batch_store.rollback()
+            batch_store.rollback(batch)
             raise LeaseLost() from None
         except Exception:
-            batch_store.rollback()
+            batch_store.rollback(batch)
             logger.exception(
                 "shard %s: batch of %s commands failed; rebuilding from the database", self.shard, len(live)
             )
@@ -429,7 +430,9 @@ class ShardLoop:
             balance_keys=list(balance_keys),
         )  # fmt: skip
         seen_client_ids: dict[tuple[int, str], str] = {}
-        for command in commands:
+        for n, command in enumerate(commands, 1):
+            if not n % STREAM_EVERY:  # what is final so far goes to PostgreSQL while the rest runs
+                batch_store.stream_rows(batch, self.specs)
             kind = command["k"]
             if kind == "place":
                 client_key = (command["u"], command["coid"]) if command.get("coid") else None

@@ -11,9 +11,9 @@ from __future__ import annotations
 import itertools
 import re
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -363,10 +363,14 @@ def stream_rows(batch: Batch, specs: dict[str, MarketSpec]) -> None:
     batch.unsent = open_
     trades = batch.trades[batch.trades_sent :]
     batch.trades_sent = len(batch.trades)
+    params = [*_new_order_columns(batch, specs, final), *_trade_columns(trades)]
     if batch.pending is None:
         batch.pending = _open(_raw())
-    _add(batch.pending, [(STREAM_ROWS, [*_new_order_columns(batch, specs, final), *_trade_columns(trades)])],
-         sync=False)  # fmt: skip
+    try:
+        _add(batch.pending, [(STREAM_ROWS, params)], sync=False)
+    except BaseException:
+        batch.pending = None  # abandoned by _add; ``rollback`` closes the connection
+        raise
 
 
 # Everything a batch changed, as one statement of data-modifying CTEs: one parse, one plan,
@@ -541,7 +545,7 @@ def _new_order_columns(batch: Batch, specs: dict[str, MarketSpec], order_ids: li
             created_us[order_id],
         ))  # fmt: skip
     (ids, users, symbols, coids, fps, sides, types, tifs, prices, quantities, quotes, filled, filled_quotes, fees,
-     statuses, seqs, created) = (list(column) for column in zip(*rows))  # fmt: skip
+     statuses, seqs, created) = (list(column) for column in zip(*rows, strict=True))  # fmt: skip
     return [
         _plain(ids), _ints(users), _quoted(symbols), _quoted(coids), _quoted(fps), _plain(sides), _plain(types),
         _plain(tifs), _plain(prices), _plain(quantities), _plain(quotes), _ints(filled), _ints(filled_quotes),
@@ -568,7 +572,7 @@ def _trade_columns(trades: list[tuple[Any, ...]]) -> list[bytes]:
     if not trades:
         return [b"{}"] * 13
     (ids, symbols, prices, quantities, quotes, sides, makers, takers, maker_users, taker_users, maker_fees, taker_fees,
-     created) = zip(*trades)  # fmt: skip
+     created) = zip(*trades, strict=True)  # fmt: skip
     return [
         _plain(list(ids)), _quoted(list(symbols)), _ints(prices), _ints(quantities), _ints(quotes), _plain(list(sides)),
         _plain(list(makers)), _plain(list(takers)), _ints(maker_users), _ints(taker_users), _ints(maker_fees),
@@ -610,7 +614,7 @@ def _balance_columns(changes: list[tuple[Key, list[int]]], fee_user_id: int) -> 
         else "order_release"
         for (user_id, _token), (d_available, d_locked) in changes
     ]  # fmt: skip
-    keys, deltas = zip(*changes)
-    users, tokens = zip(*keys)
-    availables, lockeds = zip(*deltas)
+    keys, deltas = zip(*changes, strict=True)
+    users, tokens = zip(*keys, strict=True)
+    availables, lockeds = zip(*deltas, strict=True)
     return [_ints(users), _quoted(list(tokens)), _ints(availables), _ints(lockeds), _plain(kinds)]

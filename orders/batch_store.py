@@ -473,6 +473,8 @@ _PLAIN = re.compile(r"[A-Za-z0-9_.,\-]*")
 def _plain(values: list[str | None]) -> bytes:
     """Values that need no quoting (uuids, enum words, decimal text; None as NULL) as an array
     literal; anything else is quoted (``_quoted``), so no value can split into two."""
+    if not values:
+        return b"{}"
     text = ",".join(["NULL" if value is None else value for value in values])
     if (
         _PLAIN.fullmatch(text) is None

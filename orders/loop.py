@@ -347,6 +347,8 @@ class ShardLoop:
             live.append(command)
         started = time.perf_counter()
         side_error: Exception | None = None
+        answers: tuple[list[str], list[bytes]] | None = None
+        overlap = False
         try:
             self._load_missing_markets(live)
             # The batch's transaction: opened by the reads in _execute, committed with the writes.
@@ -355,15 +357,19 @@ class ShardLoop:
                 batch, specs=self.specs, fee_user_id=self.fee_user_id,
                 ref=f"batch:{self.shard}:{self.fence}:{self.batches}",
             )  # fmt: skip
-            # While PostgreSQL writes and commits: the answers encoded (sent only after the COMMIT
-            # returns) and the next batch's commands taken. Nothing that fails here may hide the
-            # commit's outcome: its error waits until the commit has been read.
-            try:
-                answers = self._encode_replies(batch.replies)
-                if not self._prefetched and not self._queue_was_empty:
-                    self._prefetch()
-            except Exception as exc:
-                side_error, answers = exc, None
+            # A big batch, while PostgreSQL writes and commits: the answers encoded (sent only
+            # after the COMMIT returns) and the next batch's commands taken. Nothing that fails
+            # here may hide the commit's outcome: its error waits until the commit has been read.
+            # A small one (the HTTP load's) keeps to one Redis call after the commit, which
+            # answers and takes the next commands together.
+            overlap = len(live) >= STREAM_EVERY
+            if overlap:
+                try:
+                    answers = self._encode_replies(batch.replies)
+                    if not self._prefetched and not self._queue_was_empty:
+                        self._prefetch()
+                except Exception as exc:
+                    side_error, answers = exc, None
             batch_store.wait_commit(pending)
         except batch_store.StaleFence:
             batch_store.rollback(batch)
@@ -384,8 +390,11 @@ class ShardLoop:
         self.batches += 1
         if side_error is not None:  # committed, but Redis failed: stop as a failed answer always did
             raise side_error
-        assert answers is not None
-        self._send_encoded(*answers)
+        if not overlap:
+            self._send_replies(batch.replies, take_next=not self._prefetched)
+        else:
+            assert answers is not None
+            self._send_encoded(*answers)
         self._depth_pending.update(batch.touched)
         self._publish_pending_depth(force=False)
 

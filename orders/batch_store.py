@@ -2,8 +2,10 @@
 
 The reads are one pipelined round trip (fence check, known client order ids, takers' balances
 locked in key order); the writes are one prepared statement (orders, trades, ticker, balances,
-ledger), sent together with the COMMIT. Round trips and statements, not rows, are what a small
-batch pays for, and the loop answers nobody until the commit returns.
+ledger), sent together with the COMMIT, after the rows a big batch streamed while it ran
+(``stream_rows``: trades and orders already final, in the same transaction; docs/decisions/0017).
+Round trips and statements, not rows, are what a small batch pays for, and the loop answers
+nobody until the commit returns.
 """
 
 from __future__ import annotations
@@ -91,14 +93,16 @@ class Batch:
 
 # ------------------------------------------------------------------ the connection
 # A batch is two round trips on the loop's connection, each one write to the socket and one
-# read of the answers: [BEGIN, planner guard, read] before matching, [write, COMMIT] after.
+# read of the answers: [BEGIN, planner guard, read] before matching, [write, COMMIT] after. A big
+# batch also writes parts while it matches ([stream] ... without a Sync: the second round trip's
+# pipeline opened early), whose answers are read with the COMMIT's.
 # psycopg's cursors would flush every statement of a pipeline to the socket on its own and run
 # Python set-up per statement (cursor, query conversion, parameter dumping, prepared-statement
 # bookkeeping); for a batch of a few commands those, not the rows, were most of the cost. So the
 # batch statements go straight through libpq (``raw.pgconn``), as text, prepared once per
 # connection under names of their own; psycopg's generators do the non-blocking I/O. The batch
-# owns its transaction: ``read_inputs`` opens it, ``write_and_commit`` commits it, ``rollback``
-# ends it after a failure. Nothing else runs on the connection in between.
+# owns its transaction: ``read_inputs`` opens it, ``write_and_commit`` (``send_write`` then
+# ``wait_commit``) commits it, ``rollback`` ends it after a failure. Nothing else runs on the connection in between.
 
 OK_STATUSES = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
 _prepared: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()  # connection -> names

@@ -79,6 +79,7 @@ class Batch:
     orders_seen: int = 0
     unsent: list[str] = field(default_factory=list)
     trades_sent: int = 0
+    streamed_open: dict[str, tuple[str, str, int, int, int, int]] = field(default_factory=dict)  # id -> state sent
     pending: Pending | None = None
 
     def __post_init__(self) -> None:
@@ -354,20 +355,33 @@ FROM unnest($18::uuid[], $19::text[], $20::numeric[], $21::numeric[], $22::numer
 FINAL_STATUSES = frozenset(("filled", "cancelled"))
 
 
+STREAM_OPEN = True  # stream resting new orders too (updated at the end if the batch changed them)
+
+
 def stream_rows(batch: Batch, specs: dict[str, MarketSpec]) -> None:
-    """Send what the batch has made that nothing later can change (trades; new orders filled or
-    cancelled) without waiting: PostgreSQL inserts them while the loop runs the next commands.
-    Must follow ``read_inputs`` (the batch's transaction is open); ``send_write`` sends the rest."""
+    """Send the batch's rows so far without waiting: PostgreSQL inserts them while the loop runs
+    the next commands. Trades and new orders filled or cancelled are final; a new order still
+    resting is written as it stands, and its state is kept so ``send_write`` updates it if a
+    later command of the batch fills or cancels it. Must follow ``read_inputs`` (the batch's
+    transaction is open); ``send_write`` sends the rest."""
     order_state = batch.order_state
-    final, open_ = [], []
-    for order_id in _unsent(batch):
-        (final if order_state[order_id][1] in FINAL_STATUSES else open_).append(order_id)
-    if not final and batch.trades_sent == len(batch.trades):
+    if STREAM_OPEN:
+        sent = _unsent(batch)
+        batch.unsent = []
+        for order_id in sent:
+            state = order_state[order_id]
+            if state[1] not in FINAL_STATUSES:
+                batch.streamed_open[order_id] = state
+    else:
+        sent, open_ = [], []
+        for order_id in _unsent(batch):
+            (sent if order_state[order_id][1] in FINAL_STATUSES else open_).append(order_id)
+        batch.unsent = open_
+    if not sent and batch.trades_sent == len(batch.trades):
         return
-    batch.unsent = open_
     trades = batch.trades[batch.trades_sent :]
     batch.trades_sent = len(batch.trades)
-    params = [*_new_order_columns(batch, specs, final), *_trade_columns(trades)]
+    params = [*_new_order_columns(batch, specs, sent), *_trade_columns(trades)]
     if batch.pending is None:
         batch.pending = _open(_raw())
     try:
@@ -400,7 +414,8 @@ WITH new_orders AS (
              filled_quote, fee, status, seq, us)
 ), order_updates AS (
     UPDATE orders_order o SET status = r.status, filled_quantity = r.filled_quantity * 1e-18,
-        filled_quote = r.filled_quote * 1e-18, fee = r.fee * 1e-18, updated_at = $37::timestamptz
+        filled_quote = r.filled_quote * 1e-18, fee = r.fee * 1e-18,
+        updated_at = GREATEST($37::timestamptz, o.created_at)  -- a new order's stays its creation
     FROM unnest($18::uuid[], $19::text[], $20::numeric[], $21::numeric[], $22::numeric[])
         AS r(id, status, filled_quantity, filled_quote, fee)
     WHERE o.id = r.id
@@ -560,12 +575,14 @@ def _new_order_columns(batch: Batch, specs: dict[str, MarketSpec], order_ids: li
 
 
 def _order_update_columns(batch: Batch, specs: dict[str, MarketSpec]) -> list[bytes]:
-    """Orders that were open before the batch: their state after it."""
+    """Orders that were open before the batch, and new ones streamed while resting that a later
+    command changed: their state after it."""
     ids, statuses, filled, filled_quotes, fees = [], [], [], [], []
-    new_orders = batch.new_orders
-    for order_id, (symbol, status, _remaining, filled_lots, filled_quote, fee) in batch.order_state.items():
-        if order_id in new_orders:
-            continue
+    new_orders, streamed_open = batch.new_orders, batch.streamed_open
+    for order_id, state in batch.order_state.items():
+        if order_id in new_orders and streamed_open.get(order_id, state) == state:
+            continue  # written by its insert (at the end, or streamed and unchanged since)
+        symbol, status, _remaining, filled_lots, filled_quote, fee = state
         ids.append(order_id)
         statuses.append(status)
         filled.append(filled_lots * specs[symbol].lot_atoms)

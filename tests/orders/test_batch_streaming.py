@@ -41,6 +41,15 @@ def test_a_streamed_batch_writes_what_its_answers_say(market, funded, monkeypatc
         return add(pending, statements, sync=sync)
 
     monkeypatch.setattr(batch_store, "_add", spy)
+    updated: list[bytes] = []  # orders updated by the final statement
+    update_columns = batch_store._order_update_columns
+
+    def spy_updates(batch, specs):
+        columns = update_columns(batch, specs)
+        updated.append(columns[0])
+        return columns
+
+    monkeypatch.setattr(batch_store, "_order_update_columns", spy_updates)
     makers = [funded(BTC="10", USDT="10000") for _ in range(3)]
     taker = funded(BTC="10", USDT="10000")
     loop = ShardLoop(0)
@@ -86,6 +95,8 @@ def test_a_streamed_batch_writes_what_its_answers_say(market, funded, monkeypatc
     assert sorted(trade_ids) == sorted(str(t) for t in Trade.objects.values_list("id", flat=True))
     assert len(trade_ids) > 3
     assert len(streamed) >= 2 and sum(streamed) >= 3  # the rows did go in parts
+    assert updated != [b"{}"]  # orders streamed while resting and filled later: updated at the end
+    assert all(o.updated_at >= o.created_at for o in Order.objects.all())
     statuses = set(Order.objects.values_list("status", flat=True))
     assert {"filled", "cancelled", "open", "partially_filled"} <= statuses
     assert reconcile.run_all() == []

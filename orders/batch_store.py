@@ -3,7 +3,7 @@
 The reads are one pipelined round trip (fence check, known client order ids, takers' balances
 locked in key order); the writes are one prepared statement (orders, trades, ticker, balances,
 ledger), sent together with the COMMIT, after the rows a big batch streamed while it ran
-(``stream_rows``: trades and orders already final, in the same transaction; docs/decisions/0017).
+(``stream_rows``: trades and orders already final, in the same transaction; docs/decisions/0018).
 Round trips and statements, not rows, are what a small batch pays for, and the loop answers
 nobody until the commit returns.
 """

@@ -183,7 +183,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None, help="default: 1 for granian RSGI, 2 otherwise")
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class")
     parser.add_argument("--server", choices=["gunicorn", "granian"], default="granian")
@@ -193,6 +193,8 @@ def main() -> None:
         help="orders/s offered by all clients together, paced (default: each client posts again as soon as answered)",
     )  # fmt: skip
     args = parser.parse_args()
+    if args.workers is None:
+        args.workers = 1 if args.server == "granian" and args.interface == "rsgi" else 2
 
     use_fresh_database("http")
     setup_django("benchhttp")

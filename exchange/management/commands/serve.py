@@ -52,10 +52,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--server", choices=["granian", "gunicorn"], default=os.environ.get("HTTP_SERVER", "granian")
         )
-        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "2")))
+        # granian: one event loop per worker, and one took the most orders on 2 cores (ADR 0017)
+        parser.add_argument("--web-workers", type=int, default=None)
         parser.add_argument("--web-threads", type=int, default=int(os.environ.get("WEB_THREADS", "16")))
 
-    def handle(self, *args: object, server: str, web_workers: int, web_threads: int, **options: object) -> None:
+    def handle(self, *args: object, server: str, web_workers: int | None, web_threads: int, **options: object) -> None:
+        if web_workers is None:
+            web_workers = int(os.environ.get("WEB_WORKERS") or (1 if server == "granian" else 2))
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_demo")
         call_command("collectstatic", interactive=False, verbosity=0)

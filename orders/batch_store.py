@@ -323,39 +323,43 @@ def read_inputs(
     return known, available
 
 
+def _params(first: int, types: str) -> str:
+    """``$first::t1[], $first+1::t2[], ...`` for the space-separated array element ``types``."""
+    return ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(types.split()))
+
+
+def _insert_orders(first: int) -> str:
+    """INSERT of new orders from 17 column arrays, parameters ``$first`` on."""
+    return f"""INSERT INTO orders_order (id, user_id, symbol, client_order_id, fingerprint, side, type, tif, price, quantity,
+        quote_quantity, filled_quantity, filled_quote, fee, status, seq, created_at, updated_at)
+    SELECT id, user_id, symbol, coid, fp, side, type, tif, price, quantity, quote_quantity, filled_quantity * 1e-18,
+        filled_quote * 1e-18, fee * 1e-18, status, seq, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond',
+        TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond'
+    FROM unnest({_params(first, "uuid integer text text text text text text numeric numeric numeric numeric numeric numeric text bigint bigint")})
+        AS r(id, user_id, symbol, coid, fp, side, type, tif, price, quantity, quote_quantity, filled_quantity,
+             filled_quote, fee, status, seq, us)"""
+
+
+def _insert_trades(first: int) -> str:
+    """INSERT of trades from 13 column arrays, parameters ``$first`` on."""
+    return f"""INSERT INTO orders_trade (id, symbol, price, quantity, quote_quantity, taker_side, maker_order_id, taker_order_id,
+        maker_user_id, taker_user_id, maker_fee, taker_fee, created_at)
+    SELECT id, symbol, price * 1e-18, quantity * 1e-18, quote_quantity * 1e-18, side, maker_id, taker_id, maker_user,
+        taker_user, maker_fee * 1e-18, taker_fee * 1e-18, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond'
+    FROM unnest({_params(first, "uuid text numeric numeric numeric text uuid uuid integer integer numeric numeric bigint")})
+        AS r(id, symbol, price, quantity, quote_quantity, side, maker_id, taker_id, maker_user, taker_user, maker_fee,
+             taker_fee, us)"""
+
+
 # Rows no later command of the batch can change, written while the engine goes on with the next
 # commands (``stream_rows``): trades, and new orders already filled or cancelled. Inside the
 # batch's transaction, so committed (or rolled back) with the rest; balances are not streamed
 # (they stay one sorted statement at the end, the lock order that keeps loops from deadlocking).
 STREAM_ROWS = _Statement(
     b"engine_stream",
-    b"""
-WITH new_orders AS (
-    INSERT INTO orders_order (id, user_id, symbol, client_order_id, fingerprint, side, type, tif, price, quantity,
-        quote_quantity, filled_quantity, filled_quote, fee, status, seq, created_at, updated_at)
-    SELECT id, user_id, symbol, coid, fp, side, type, tif, price, quantity, quote_quantity, filled_quantity * 1e-18,
-        filled_quote * 1e-18, fee * 1e-18, status, seq, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond',
-        TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond'
-    FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-        $9::numeric[], $10::numeric[], $11::numeric[], $12::numeric[], $13::numeric[], $14::numeric[], $15::text[],
-        $16::bigint[], $17::bigint[])
-        AS r(id, user_id, symbol, coid, fp, side, type, tif, price, quantity, quote_quantity, filled_quantity,
-             filled_quote, fee, status, seq, us)
-)
-INSERT INTO orders_trade (id, symbol, price, quantity, quote_quantity, taker_side, maker_order_id, taker_order_id,
-    maker_user_id, taker_user_id, maker_fee, taker_fee, created_at)
-SELECT id, symbol, price * 1e-18, quantity * 1e-18, quote_quantity * 1e-18, side, maker_id, taker_id, maker_user,
-    taker_user, maker_fee * 1e-18, taker_fee * 1e-18, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond'
-FROM unnest($18::uuid[], $19::text[], $20::numeric[], $21::numeric[], $22::numeric[], $23::text[], $24::uuid[],
-    $25::uuid[], $26::integer[], $27::integer[], $28::numeric[], $29::numeric[], $30::bigint[])
-    AS r(id, symbol, price, quantity, quote_quantity, side, maker_id, taker_id, maker_user, taker_user, maker_fee,
-         taker_fee, us)
-""",
+    f"WITH new_orders AS (\n    {_insert_orders(1)}\n)\n{_insert_trades(18)}\n".encode(),
 )
 FINAL_STATUSES = frozenset(("filled", "cancelled"))
-
-
-STREAM_OPEN = True  # stream resting new orders too (updated at the end if the batch changed them)
 
 
 def stream_rows(batch: Batch, specs: dict[str, MarketSpec]) -> None:
@@ -365,18 +369,12 @@ def stream_rows(batch: Batch, specs: dict[str, MarketSpec]) -> None:
     later command of the batch fills or cancels it. Must follow ``read_inputs`` (the batch's
     transaction is open); ``send_write`` sends the rest."""
     order_state = batch.order_state
-    if STREAM_OPEN:
-        sent = _unsent(batch)
-        batch.unsent = []
-        for order_id in sent:
-            state = order_state[order_id]
-            if state[1] not in FINAL_STATUSES:
-                batch.streamed_open[order_id] = state
-    else:
-        sent, open_ = [], []
-        for order_id in _unsent(batch):
-            (sent if order_state[order_id][1] in FINAL_STATUSES else open_).append(order_id)
-        batch.unsent = open_
+    sent = _unsent(batch)
+    batch.unsent = []
+    for order_id in sent:
+        state = order_state[order_id]
+        if state[1] not in FINAL_STATUSES:
+            batch.streamed_open[order_id] = state
     if not sent and batch.trades_sent == len(batch.trades):
         return
     trades = batch.trades[batch.trades_sent :]
@@ -400,18 +398,9 @@ def stream_rows(batch: Batch, specs: dict[str, MarketSpec]) -> None:
 # quantity) travel as the decimal text they came in.
 WRITE_BATCH = _Statement(
     b"engine_write",
-    b"""
+    f"""
 WITH new_orders AS (
-    INSERT INTO orders_order (id, user_id, symbol, client_order_id, fingerprint, side, type, tif, price, quantity,
-        quote_quantity, filled_quantity, filled_quote, fee, status, seq, created_at, updated_at)
-    SELECT id, user_id, symbol, coid, fp, side, type, tif, price, quantity, quote_quantity, filled_quantity * 1e-18,
-        filled_quote * 1e-18, fee * 1e-18, status, seq, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond',
-        TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond'
-    FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-        $9::numeric[], $10::numeric[], $11::numeric[], $12::numeric[], $13::numeric[], $14::numeric[], $15::text[],
-        $16::bigint[], $17::bigint[])
-        AS r(id, user_id, symbol, coid, fp, side, type, tif, price, quantity, quote_quantity, filled_quantity,
-             filled_quote, fee, status, seq, us)
+    {_insert_orders(1)}
 ), order_updates AS (
     UPDATE orders_order o SET status = r.status, filled_quantity = r.filled_quantity * 1e-18,
         filled_quote = r.filled_quote * 1e-18, fee = r.fee * 1e-18,
@@ -420,14 +409,7 @@ WITH new_orders AS (
         AS r(id, status, filled_quantity, filled_quote, fee)
     WHERE o.id = r.id
 ), trades AS (
-    INSERT INTO orders_trade (id, symbol, price, quantity, quote_quantity, taker_side, maker_order_id, taker_order_id,
-        maker_user_id, taker_user_id, maker_fee, taker_fee, created_at)
-    SELECT id, symbol, price * 1e-18, quantity * 1e-18, quote_quantity * 1e-18, side, maker_id, taker_id, maker_user,
-        taker_user, maker_fee * 1e-18, taker_fee * 1e-18, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond'
-    FROM unnest($23::uuid[], $24::text[], $25::numeric[], $26::numeric[], $27::numeric[], $28::text[], $29::uuid[],
-        $30::uuid[], $31::integer[], $32::integer[], $33::numeric[], $34::numeric[], $35::bigint[])
-        AS r(id, symbol, price, quantity, quote_quantity, side, maker_id, taker_id, maker_user, taker_user, maker_fee,
-             taker_fee, us)
+    {_insert_trades(23)}
 ), ticker AS (
     INSERT INTO orders_tickerbucket AS t (symbol, minute, open, high, low, close, volume, quote_volume, trade_count,
         first_trade_at, last_trade_at)
@@ -458,7 +440,7 @@ WITH new_orders AS (
 )
 INSERT INTO wallets_ledgerentry (user_id, token, delta_available, delta_locked, kind, ref, created_at)
 SELECT user_id, token, d_available, d_locked, kind, $38::text, $37::timestamptz FROM changes
-""",
+""".encode(),
 )
 
 

@@ -21,6 +21,7 @@ from django_redis import get_redis_connection
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from exchange import redis_async
 from exchange.crypto import decrypt_secret
 from exchange.models import ApiKey
 
@@ -159,10 +160,9 @@ def signature_for(secret: str, timestamp: str, method: str, path_with_query: str
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def api_key_caller(meta: dict[str, Any], method: str, path_with_query: str, body: bytes) -> Caller | None:
-    """The caller of an HMAC-signed request (SPEC §2), from its WSGI headers; None without an
-    ``X-API-KEY`` header, AuthenticationFailed for anything wrong, a replay included (a
-    byte-identical signed request inside the window is refused: the first one marks it)."""
+def _signed_headers(meta: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(api key, timestamp, signature) of a signed request whose timestamp is in the window; None
+    without an ``X-API-KEY`` header, AuthenticationFailed for malformed or stale headers."""
     api_key = meta.get("HTTP_X_API_KEY")
     if api_key is None:
         return None
@@ -175,23 +175,69 @@ def api_key_caller(meta: dict[str, Any], method: str, path_with_query: str, body
         raise exceptions.AuthenticationFailed()
     if abs(int(time.time() * 1000) - int(timestamp)) > settings.API_KEY_WINDOW_MS:
         raise exceptions.AuthenticationFailed()
-    record = _load_api_key(api_key)
+    return api_key, timestamp, signature
+
+
+def _verified(
+    record: dict[str, Any] | None, signed: tuple[str, str, str], method: str, path_with_query: str, body: bytes
+) -> tuple[str, list[Any]]:
+    """The request's expected signature, checked against the one sent, and the SET that marks it
+    used (NX: a replay finds it); AuthenticationFailed for an unknown key or a wrong signature."""
     if record is None:
         raise exceptions.AuthenticationFailed()
+    api_key, timestamp, signature = signed
     expected = signature_for(decrypt_secret(record["secret_encrypted"]), timestamp, method, path_with_query, body)
     if not hmac.compare_digest(expected, signature.lower()):
         raise exceptions.AuthenticationFailed()
     window_s = settings.API_KEY_WINDOW_MS // 1000 * 2 + 1
-    if not get_redis_connection("default").set(
-        f"{settings.REDIS_KEY_PREFIX}:replay:{api_key}:{expected}", 1, nx=True, ex=window_s
-    ):
-        raise exceptions.AuthenticationFailed()
+    return expected, ["SET", f"{settings.REDIS_KEY_PREFIX}:replay:{api_key}:{expected}", 1, "NX", "EX", window_s]
+
+
+def _caller_of(api_key: str, record: dict[str, Any]) -> Caller:
     return Caller(
         user_id=record["user_id"],
         username=record["username"],
         api_key=api_key,
         permissions=frozenset(record["permissions"]),
     )
+
+
+def api_key_caller(meta: dict[str, Any], method: str, path_with_query: str, body: bytes) -> Caller | None:
+    """The caller of an HMAC-signed request (SPEC §2), from its WSGI headers; None without an
+    ``X-API-KEY`` header, AuthenticationFailed for anything wrong, a replay included (a
+    byte-identical signed request inside the window is refused: the first one marks it)."""
+    signed = _signed_headers(meta)
+    if signed is None:
+        return None
+    record = _load_api_key(signed[0])
+    _expected, mark = _verified(record, signed, method, path_with_query, body)
+    if not get_redis_connection("default").execute_command(*mark):
+        raise exceptions.AuthenticationFailed()
+    assert record is not None
+    return _caller_of(signed[0], record)
+
+
+class KeyNotCached(Exception):
+    """The API key's record is not in Redis: it has to be read from the database (sync code)."""
+
+
+async def api_key_caller_async(meta: dict[str, Any], method: str, path_with_query: str, body: bytes) -> Caller | None:
+    """``api_key_caller`` on an event loop (exchange.rsgi): the key's record from the cache's Redis
+    entry, the replay mark with the loop's Redis client. Raises KeyNotCached, before anything is
+    marked, when the record must come from the database."""
+    signed = _signed_headers(meta)
+    if signed is None:
+        return None
+    (raw,) = await redis_async.pipelined(("GET", cache.make_key(_apikey_cache_key(signed[0]))))
+    if raw is None:
+        raise KeyNotCached()
+    record = cache.client.decode(raw) or None  # type: ignore[attr-defined]  # django-redis: {} is a remembered miss
+    _expected, mark = _verified(record, signed, method, path_with_query, body)
+    (marked,) = await redis_async.pipelined(tuple(mark))
+    if not marked:
+        raise exceptions.AuthenticationFailed()
+    assert record is not None
+    return _caller_of(signed[0], record)
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):

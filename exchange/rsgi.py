@@ -4,8 +4,8 @@ Under a WSGI server every request holds a thread for its whole life, and an orde
 mostly the wait for the engine's answer; each blocked and woken thread cost the web tier more CPU
 than the request's own Python (docs/decisions/0017). Here a worker's event loop runs the
 everyday ``POST /spot/orders`` (``orders.hot_path.handle_async``) and awaits the engine's answer
-without a thread. Every other request, and one the loop hands back (an API key, a user or market
-not yet in the process's caches, a ``client_order_id``), is answered by ``exchange.wsgi``'s
+without a thread. Every other request, and one the loop hands back (an API key not in the Redis cache,
+a user or market not yet in the process's caches, a ``client_order_id``), is answered by ``exchange.wsgi``'s
 application, the one a WSGI server runs, in a thread pool: Django, or the sync hot path, answer
 it exactly as they do under gunicorn.
 

@@ -34,7 +34,15 @@ from django.db import connections
 from django.http.request import split_domain_port, validate_host
 from rest_framework.exceptions import AuthenticationFailed
 
-from exchange.auth import Caller, JWTAuthentication, api_key_caller, user_for_sub, verified_sub
+from exchange.auth import (
+    Caller,
+    JWTAuthentication,
+    KeyNotCached,
+    api_key_caller,
+    api_key_caller_async,
+    user_for_sub,
+    verified_sub,
+)
 from exchange.errors import exception_handler
 from exchange.rendering import OrjsonParser, OrjsonRenderer
 from exchange.throttling import DeferredRateLimit, window_for_caller
@@ -52,6 +60,9 @@ AUTHENTICATE_HEADER = JWTAuthentication().authenticate_header(None)  # type: ign
 _render = OrjsonRenderer().render  # the view's renderer and parser: the same bytes, the same data
 _parse = OrjsonParser().parse
 Answer = tuple[int, list[tuple[str, str]], bytes]
+# The environ key under which the event loop leaves an API-key caller it verified, for the sync path
+# when the request is handed back (a server-side key: no header can become it).
+VERIFIED_CALLER = "exchange.verified_caller"
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -183,7 +194,9 @@ def handle(environ: dict[str, Any], *, manage_connections: bool = True) -> Answe
                 return _error(exc)
             caller = Caller(user_id=user_id, username=username)
         body = environ["wsgi.input"].read(length) if length else b""
-        if not header:
+        if not header and VERIFIED_CALLER in environ:  # verified (and marked used) on the event loop
+            caller = environ[VERIFIED_CALLER]
+        elif not header:
             # The signature covers the body, so it is read first; from here on every answer is ours.
             try:
                 signed = api_key_caller(environ, "POST", PATH, body)
@@ -206,8 +219,8 @@ async def handle_async(
     body: bytes,
     in_thread: Callable[[Callable[[], Any]], Awaitable[Any]],
 ) -> Answer | None:
-    """``handle`` on an event loop, for the everyday JWT request whose user and market are in the
-    process's caches: the answer, or None for the WSGI application (``handle``, else Django) to
+    """``handle`` on an event loop, for the everyday request whose caller (a JWT's user in the
+    process's cache, an API key's record in Redis) and market are known without the database: the answer, or None for the WSGI application (``handle``, else Django) to
     give in a thread. None is decided before anything is pushed or counted, so the request is
     answered once, by one of the two. ``found`` is what ``admitted(environ)`` gave (not None);
     ``environ`` has no ``wsgi.input``: ``body`` is the body.
@@ -215,13 +228,24 @@ async def handle_async(
     What it runs is ``handle``'s code (``services.place_order_answer_async``: the same steps with
     the engine round trip awaited); the database is only touched through ``in_thread``."""
     header, token, _length = found
-    if not header:
-        return None  # an API key: its lookup and nonce check are the sync path's
-    try:
-        user_id, username = user_for_sub(verified_sub(token))
-    except (AuthenticationFailed, SynchronousOnlyOperation):
-        return None  # Django's 401; a user not in the process's cache is looked up in a thread
-    caller = Caller(user_id=user_id, username=username)
+    if header:
+        try:
+            user_id, username = user_for_sub(verified_sub(token))
+        except (AuthenticationFailed, SynchronousOnlyOperation):
+            return None  # Django's 401; a user not in the process's cache is looked up in a thread
+        caller = Caller(user_id=user_id, username=username)
+    else:
+        try:
+            signed = await api_key_caller_async(environ, "POST", PATH, body)
+        except KeyNotCached:
+            return None  # read from the database by the sync path, before anything was marked
+        except AuthenticationFailed as exc:
+            exc.auth_header = AUTHENTICATE_HEADER  # type: ignore[attr-defined]  # as DRF's view sets it
+            return _error(exc)
+        except Exception as exc:
+            return _error(exc)
+        assert signed is not None  # its header is there
+        caller = environ[VERIFIED_CALLER] = signed  # a hand-back must not verify it again: it is marked used
     data = _parse(io.BytesIO(body))
     try:
         answer, status = await services.place_order_answer_async(

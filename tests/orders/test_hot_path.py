@@ -277,3 +277,27 @@ def test_api_key_refusals_are_the_general_paths(market, funded):
     replayed = hot_client.generic("POST", "/spot/orders", body, content_type="application/json", **key_headers)
     assert (replayed.status_code, replayed.content, replayed["WWW-Authenticate"]) == (401, b"", "Bearer")
     assert hot_client.handler.answered == 2
+
+
+def test_api_key_orders_run_on_the_loop_once_the_key_is_cached_and_stop_when_it_is_revoked(market, funded):
+    trader = funded(USDT="1000")
+    key = new_key(trader, permissions=["read", "trade"])
+    services.cached_market("BTC_USDT")
+    client = hot_path_client()
+    body = orjson.dumps(ORDER)
+    now = int(time.time() * 1000)
+    first = key.call("POST", "/spot/orders", body, timestamp=now, client=client)  # reads the key: sync path
+    assert first.status_code == 201 and client.handler.on_loop == 0
+    second = key.call("POST", "/spot/orders", body, timestamp=now + 1, client=client)
+    assert second.status_code == 201 and client.handler.on_loop == 1  # the record in Redis: on the loop
+    replay = key.headers("POST", "/spot/orders", body, now + 1)
+    replayed = client.generic("POST", "/spot/orders", body, content_type="application/json", **replay)
+    assert (replayed.status_code, replayed.content, replayed["WWW-Authenticate"]) == (401, b"", "Bearer")
+    assert client.handler.on_loop == 2  # refused on the loop, as the sync path refuses it
+    services._markets.clear()  # verified (and marked used) on the loop, then handed back for the market
+    cold = key.call("POST", "/spot/orders", body, timestamp=now + 3, client=client)
+    assert cold.status_code == 201 and client.handler.on_loop == 2  # not refused as its own replay
+    assert trader.delete(f"/spot/api-keys/{key.api_key}").status_code == 204
+    revoked = key.call("POST", "/spot/orders", body, timestamp=now + 2, client=client)
+    assert revoked.status_code == 401
+    assert Order.objects.filter(user_id=trader.user_id).count() == 3

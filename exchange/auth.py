@@ -180,9 +180,9 @@ def _signed_headers(meta: dict[str, Any]) -> tuple[str, str, str] | None:
 
 def _verified(
     record: dict[str, Any] | None, signed: tuple[str, str, str], method: str, path_with_query: str, body: bytes
-) -> tuple[str, list[Any]]:
-    """The request's expected signature, checked against the one sent, and the SET that marks it
-    used (NX: a replay finds it); AuthenticationFailed for an unknown key or a wrong signature."""
+) -> tuple[Any, ...]:
+    """The SET that marks the request used (NX: a replay finds it), once its signature is checked;
+    AuthenticationFailed for an unknown key or a wrong signature."""
     if record is None:
         raise exceptions.AuthenticationFailed()
     api_key, timestamp, signature = signed
@@ -190,7 +190,7 @@ def _verified(
     if not hmac.compare_digest(expected, signature.lower()):
         raise exceptions.AuthenticationFailed()
     window_s = settings.API_KEY_WINDOW_MS // 1000 * 2 + 1
-    return expected, ["SET", f"{settings.REDIS_KEY_PREFIX}:replay:{api_key}:{expected}", 1, "NX", "EX", window_s]
+    return ("SET", f"{settings.REDIS_KEY_PREFIX}:replay:{api_key}:{expected}", 1, "NX", "EX", window_s)
 
 
 def _caller_of(api_key: str, record: dict[str, Any]) -> Caller:
@@ -210,7 +210,7 @@ def api_key_caller(meta: dict[str, Any], method: str, path_with_query: str, body
     if signed is None:
         return None
     record = _load_api_key(signed[0])
-    _expected, mark = _verified(record, signed, method, path_with_query, body)
+    mark = _verified(record, signed, method, path_with_query, body)
     if not get_redis_connection("default").execute_command(*mark):
         raise exceptions.AuthenticationFailed()
     assert record is not None
@@ -232,8 +232,8 @@ async def api_key_caller_async(meta: dict[str, Any], method: str, path_with_quer
     if raw is None:
         raise KeyNotCached()
     record = cache.client.decode(raw) or None  # type: ignore[attr-defined]  # django-redis: {} is a remembered miss
-    _expected, mark = _verified(record, signed, method, path_with_query, body)
-    (marked,) = await redis_async.pipelined(tuple(mark))
+    mark = _verified(record, signed, method, path_with_query, body)
+    (marked,) = await redis_async.pipelined(mark)
     if not marked:
         raise exceptions.AuthenticationFailed()
     assert record is not None

@@ -173,6 +173,13 @@ def admitted(environ: dict[str, Any]) -> tuple[str | None, str, int] | None:
     return header, token.strip(), length
 
 
+def _key_error(exc: Exception) -> Answer:
+    """A signed request's refusal (401 with DRF's challenge header) or failure, as the view answers it."""
+    if isinstance(exc, AuthenticationFailed):
+        exc.auth_header = AUTHENTICATE_HEADER  # type: ignore[attr-defined]  # as DRF's view sets it
+    return _error(exc)
+
+
 def handle(environ: dict[str, Any], *, manage_connections: bool = True) -> Answer | None:
     """The answer to an everyday order request, or None (nothing read) for Django to answer.
 
@@ -200,11 +207,8 @@ def handle(environ: dict[str, Any], *, manage_connections: bool = True) -> Answe
             # The signature covers the body, so it is read first; from here on every answer is ours.
             try:
                 signed = api_key_caller(environ, "POST", PATH, body)
-            except AuthenticationFailed as exc:
-                exc.auth_header = AUTHENTICATE_HEADER  # type: ignore[attr-defined]  # as DRF's view sets it
-                return _error(exc)
             except Exception as exc:
-                return _error(exc)
+                return _key_error(exc)
             assert signed is not None  # its header is there
             caller = signed
         return _place(caller, body)
@@ -220,8 +224,8 @@ async def handle_async(
     in_thread: Callable[[Callable[[], Any]], Awaitable[Any]],
 ) -> Answer | None:
     """``handle`` on an event loop, for the everyday request whose caller (a JWT's user in the
-    process's cache, an API key's record in Redis) and market are known without the database: the answer, or None for the WSGI application (``handle``, else Django) to
-    give in a thread. None is decided before anything is pushed or counted, so the request is
+    process's cache, an API key's record in Redis) and market are known without the database:
+    the answer, or None for the WSGI application (``handle``, else Django) to give in a thread. None is decided before anything is pushed or counted, so the request is
     answered once, by one of the two. ``found`` is what ``admitted(environ)`` gave (not None);
     ``environ`` has no ``wsgi.input``: ``body`` is the body.
 
@@ -239,11 +243,8 @@ async def handle_async(
             signed = await api_key_caller_async(environ, "POST", PATH, body)
         except KeyNotCached:
             return None  # read from the database by the sync path, before anything was marked
-        except AuthenticationFailed as exc:
-            exc.auth_header = AUTHENTICATE_HEADER  # type: ignore[attr-defined]  # as DRF's view sets it
-            return _error(exc)
         except Exception as exc:
-            return _error(exc)
+            return _key_error(exc)
         assert signed is not None  # its header is there
         caller = environ[VERIFIED_CALLER] = signed  # a hand-back must not verify it again: it is marked used
     data = _parse(io.BytesIO(body))

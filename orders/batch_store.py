@@ -73,11 +73,9 @@ class Batch:
     trade_id: SequentialIds = field(default_factory=SequentialIds)  # the batch's trade ids, in order
     now_us: int = 0
     _ticks: int = 0
-    # Streaming (``stream_rows``): new orders looked at so far and those of them not written yet,
-    # trades written so far, and the statements on their way (the connection stays in pipeline
+    # Streaming (``stream_rows``): new orders written so far, trades written so far, and the statements on their way (the connection stays in pipeline
     # mode until the commit).
     orders_seen: int = 0
-    unsent: list[str] = field(default_factory=list)
     trades_sent: int = 0
     streamed_open: dict[str, tuple[str, str, int, int, int, int]] = field(default_factory=dict)  # id -> state sent
     pending: Pending | None = None
@@ -370,7 +368,6 @@ def stream_rows(batch: Batch, specs: dict[str, MarketSpec]) -> None:
     transaction is open); ``send_write`` sends the rest."""
     order_state = batch.order_state
     sent = _unsent(batch)
-    batch.unsent = []
     for order_id in sent:
         state = order_state[order_id]
         if state[1] not in FINAL_STATUSES:
@@ -499,11 +496,10 @@ def write_and_commit(batch: Batch, *, specs: dict[str, MarketSpec], fee_user_id:
 
 
 def _unsent(batch: Batch) -> list[str]:
-    """The batch's new orders not written yet, in the order they came."""
-    if batch.orders_seen < len(batch.new_orders):
-        batch.unsent.extend(itertools.islice(batch.new_orders, batch.orders_seen, None))
-        batch.orders_seen = len(batch.new_orders)
-    return batch.unsent
+    """The batch's new orders not written yet, in the order they came (counted as written now)."""
+    unsent = list(itertools.islice(batch.new_orders, batch.orders_seen, None))
+    batch.orders_seen = len(batch.new_orders)
+    return unsent
 
 
 def send_write(batch: Batch, *, specs: dict[str, MarketSpec], fee_user_id: int, ref: str) -> Pending:

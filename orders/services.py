@@ -259,26 +259,21 @@ async def place_order_answer_async(
     """``place_order_answer`` on an event loop; ``in_thread(fn)`` awaits ``fn()`` run in a worker
     thread (the database). Raises NeedsThread, before anything is pushed or counted."""
     try:
-        try:
-            require_trade_permission(caller)
-            request = check_order_request(data)  # a market not in the process cache needs the database
-        except SynchronousOnlyOperation:
-            raise NeedsThread() from None
-        if request.client_order_id is not None:  # looked up in the database first
-            raise NeedsThread()
-    except NeedsThread:
-        raise
+        require_trade_permission(caller)
+        request = check_order_request(data)  # a market not in the process cache needs the database
+    except SynchronousOnlyOperation:
+        raise NeedsThread() from None
     except Exception:
         await rate_limit.enforce_async()  # 429 wins over the validation error, as in the sync path
         raise
+    if request.client_order_id is not None:  # looked up in the database first
+        raise NeedsThread()
     command = _order_command(caller, request)
     try:  # the push counts the window (fold)
         answer = await gateway.submit_async(request.market.symbol, command, rate_limit=rate_limit.fold())
     except gateway.NoReply:
         return await in_thread(lambda: _order_answer(*_placed_after_no_reply(command)))
-    _raise_engine_error(answer)
-    if "duplicate" in answer:  # cannot happen without a client_order_id, which never comes here
-        return await in_thread(lambda: _order_answer(*_duplicate(caller, request, answer["duplicate"])))
+    _raise_engine_error(answer)  # no "duplicate" answer: that needs a client_order_id, never sent from here
     return answer["order"], 201
 
 

@@ -9,8 +9,10 @@ the engine with the command's decoded fields (``engine.place``/``engine.cancel``
 the loop does; no command object is built), check the balance and take the lock, match,
 build the events. Not included: decoding the wire format and the database.
 
-Last line, exactly: ``engine_core commands_per_s=<int> p99_us=<float> mib_per_million=<float>``
-(the worse figure of the two books for throughput and p99).
+Last line, exactly: ``engine_core commands_per_s=<int> p99_us=<float> mib_per_million=<float>``,
+with the figures the issue sets its targets on: throughput and p99 on the mix's book of 10,000
+resting orders a side, memory per resting order on the book of 1,000,000 (whose throughput and
+p99 are printed on the line before it, ``engine_core_1m ...``).
 """
 
 from __future__ import annotations
@@ -221,9 +223,8 @@ def main() -> None:
     # The big book first, so that its memory is measured on a fresh process.
     big = bench_book("1M book", 500_000, 10_000, 100_000 if quick else 500_000, measure_memory=True)
     small = bench_book("10k/side book", 10_000, 400, 100_000 if quick else 1_000_000, measure_memory=False)
-    commands_per_s = int(min(small[0], big[0]))
-    p99_us = max(small[1], big[1])
-    print(f"engine_core commands_per_s={commands_per_s} p99_us={p99_us:.2f} mib_per_million={big[2]:.1f}")
+    print(f"engine_core_1m commands_per_s={int(big[0])} p99_us={big[1]:.2f}")
+    print(f"engine_core commands_per_s={int(small[0])} p99_us={small[1]:.2f} mib_per_million={big[2]:.1f}")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,17 @@
 """Rate limits per user (JWT) and per API key (DRF throttling), counted in Redis.
 
-A sliding one-window log per caller in a sorted set, checked and updated by one Lua script:
-one round trip a request, exact at any instant (DRF's cache-based throttle reads and writes
+A sliding one-window log per caller in a Redis list of request times, newest first, checked and
+updated by one Lua script: one round trip a request, exact at any instant, and O(1) a request
+whatever the limit (each time is pushed once and popped once, from the other end, when it
+leaves the window; a sorted set paid a search of the whole window per request) (DRF's cache-based throttle reads and writes
 a pickled list, two round trips and a race between them). ``POST /spot/orders`` folds the
 same step into its engine push (orders.gateway), one round trip fewer (``DeferredRateLimit``).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
-from itertools import count
 from typing import Any
 
 from django.conf import settings
@@ -24,25 +24,32 @@ from exchange import redis_async
 
 def sliding_window_step(key: str, first_arg: int, refuse: str = "") -> str:
     """Lua counting one request in the window at ``key`` (ARGV from ``first_arg``: now ms, window
-    ms, limit, member), or ending the script with ``{-3, wait ms}`` when the window is full
-    (passed through the Lua function named ``refuse``, if given, on the way out)."""
+    ms, limit), or ending the script with ``{-3, wait ms}`` when the window is full (passed
+    through the Lua function named ``refuse``, if given, on the way out).
+
+    The list holds the times of the requests counted in the window, newest first. Those that
+    left it (at or before ``now - window``) are popped from the old end first, so the length
+    is the count. A full window waits for its ``limit``-th newest time to leave: then fewer
+    than ``limit`` remain (the oldest one, unless the limit was lowered since). The wait is
+    rounded up to a whole ms (Redis replies with integers), so it is never understated."""
     a = first_arg
     return f"""
 local now, window, limit = tonumber(ARGV[{a}]), tonumber(ARGV[{a + 1}]), tonumber(ARGV[{a + 2}])
-redis.call('ZREMRANGEBYSCORE', {key}, '-inf', now - window)
-if redis.call('ZCARD', {key}) >= limit then
-  local oldest = redis.call('ZRANGE', {key}, 0, 0, 'WITHSCORES')
-  return {refuse}({{-3, oldest[2] + window - now}})
+local count = redis.call('LLEN', {key})
+while count > 0 and tonumber(redis.call('LINDEX', {key}, -1)) <= now - window do
+  redis.call('RPOP', {key})
+  count = count - 1
 end
-redis.call('ZADD', {key}, now, ARGV[{a + 3}])
+if count >= limit then
+  return {refuse}({{-3, math.ceil(tonumber(redis.call('LINDEX', {key}, limit - 1)) + window - now)}})
+end
+redis.call('LPUSH', {key}, ARGV[{a}])
 redis.call('PEXPIRE', {key}, window)
 """
 
 
 SLIDING_WINDOW = sliding_window_step("KEYS[1]", 1) + "return -1\n"
 _script: Any = None
-_members = count()
-_process = f"{os.getpid()}"
 
 
 def _sliding_window() -> Any:
@@ -62,8 +69,7 @@ class SlidingWindow:
 
     def args(self) -> list[Any]:
         """ARGV of ``sliding_window_step`` for a request arriving now."""
-        now_ms = time.time() * 1000
-        return [now_ms, self.window_ms, self.limit, f"{now_ms}:{_process}:{next(_members)}"]
+        return [time.time() * 1000, self.window_ms, self.limit]
 
     def wait_ms(self) -> float:
         """Count this request (one round trip): negative if allowed, else how long until it would be."""
@@ -95,7 +101,9 @@ def window_for_caller(caller: Any, request: Any = None) -> SlidingWindow:
     else:
         scope, rate, ident = "user", settings.RATE_LIMIT_USER, BaseThrottle().get_ident(request)
     limit, duration_s = SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
-    return SlidingWindow(f"{settings.REDIS_KEY_PREFIX}:throttle:{scope}:{ident}", limit, duration_s * 1000)
+    # ``window:``, not the sorted sets' ``throttle:``: a key of the other type left by an older
+    # version (it lives one window) would fail the script with WRONGTYPE.
+    return SlidingWindow(f"{settings.REDIS_KEY_PREFIX}:window:{scope}:{ident}", limit, duration_s * 1000)
 
 
 class CallerRateThrottle(BaseThrottle):

@@ -23,7 +23,7 @@ from orders.shards import queue_key, reply_key, shard_of, state_key
 
 # KEYS: the shard's queue, its state, the request's reply key (and the caller's window, KEYS[4]);
 # ARGV: the command, ENGINE_QUEUE_MAX, 1 if the caller waits for an answer (then the window's
-# ARGV[4..7]). A refusal pushes a marker to the reply key, so that the caller's BLPOP, sent in the
+# ARGV[4..6]). A refusal pushes a marker to the reply key, so that the caller's BLPOP, sent in the
 # same round trip right behind this script, returns at once instead of waiting for an answer
 # that will never come.
 PUSH_SCRIPT = """

@@ -48,7 +48,7 @@ def test_the_push_counts_the_window_in_the_same_round_trip(market, funded, setti
     assert trader.post("/spot/orders", ORDER).status_code == 201
     assert checks_alone == []  # no separate throttle round trip for a placed order
     redis = get_redis_connection("default")
-    assert redis.zcard(f"{settings.REDIS_KEY_PREFIX}:throttle:user:{trader.user_id}") == 1
+    assert redis.llen(f"{settings.REDIS_KEY_PREFIX}:window:user:{trader.user_id}") == 1
 
 
 @pytest.mark.parametrize(

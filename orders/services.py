@@ -8,7 +8,9 @@ and answers only after its commit.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -46,28 +48,56 @@ from orders import gateway, selectors
 from orders.ids import uuid7
 from orders.models import OPEN_STATUSES, Order
 
+logger = logging.getLogger(__name__)
 SIDES = ("buy", "sell")
 TYPES = ("limit", "market")
 TIFS = ("gtc", "ioc", "fok", "post_only")
 CLIENT_ORDER_ID_MAX = 64
 MARKET_CACHE_TTL_S = 1.0  # status changes reach the engine directly; this only spares a query
+# On the event loop, an expired market is used while one thread reloads it, for at most this long
+# past its expiry: so a second's expiry hands no request back to a thread (each of which would
+# query it), as long as the reload works.
+MARKET_STALE_ON_LOOP_S = 5.0
 
 _markets: dict[str, tuple[float, Market]] = {}
+_reloading: dict[str, asyncio.Future[Any]] = {}  # symbol -> its reload in a thread, on the loop
 
 
-def cached_market(symbol: object) -> Market:
+def cached_market(symbol: object, *, max_age_s: float = MARKET_CACHE_TTL_S) -> Market:
     """The market (cached a second per process); MarketNotFound if there is none."""
     if not isinstance(symbol, str) or not 0 < len(symbol) <= 32:
         raise MarketNotFound()
-    now = time.monotonic()
     hit = _markets.get(symbol)
-    if hit is not None and now - hit[0] < MARKET_CACHE_TTL_S:
+    if hit is not None and time.monotonic() - hit[0] < max_age_s:
         return hit[1]
+    return _load_market(symbol)
+
+
+def _load_market(symbol: str) -> Market:
+    now = time.monotonic()
     market = Market.objects.filter(symbol=symbol).first()
     if market is None:
+        _markets.pop(symbol, None)
         raise MarketNotFound()
     _markets[symbol] = (now, market)
     return market
+
+
+def _reload_expired_market(symbol: object, in_thread: Callable[[Callable[[], Any]], Awaitable[Any]]) -> None:
+    """On the event loop: if ``symbol``'s cached market has expired, reload it in a thread (one
+    reload at a time per symbol; the loop meanwhile uses the expired one, ``MARKET_STALE_ON_LOOP_S``)."""
+    hit = _markets.get(symbol) if isinstance(symbol, str) else None
+    if hit is None or time.monotonic() - hit[0] < MARKET_CACHE_TTL_S or symbol in _reloading:
+        return
+    assert isinstance(symbol, str)
+    reload = _reloading[symbol] = asyncio.ensure_future(in_thread(lambda: _load_market(symbol)))
+
+    def done(future: asyncio.Future[Any]) -> None:
+        _reloading.pop(symbol, None)
+        if not future.cancelled() and future.exception() is not None:  # retrieved: the next request tries again
+            logger.warning("market %s: reload failed: %r", symbol, future.exception())
+
+    reload.add_done_callback(done)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +125,10 @@ def _multiple_of(value: Decimal, step: Decimal) -> bool:
     return value % step == 0
 
 
-def check_order_request(data: dict[str, Any]) -> OrderRequest:
-    """Validate a POST /spot/orders body; raises the first contract error in the seed's order."""
-    market = cached_market(data.get("symbol"))
+def check_order_request(data: dict[str, Any], *, market_age_s: float = MARKET_CACHE_TTL_S) -> OrderRequest:
+    """Validate a POST /spot/orders body; raises the first contract error in the seed's order.
+    ``market_age_s``: how old a cached market may be."""
+    market = cached_market(data.get("symbol"), max_age_s=market_age_s)
     check_tradable(market)
     side = data.get("side")
     if side not in SIDES:
@@ -260,7 +291,9 @@ async def place_order_answer_async(
     thread (the database). Raises NeedsThread, before anything is pushed or counted."""
     try:
         require_trade_permission(caller)
-        request = check_order_request(data)  # a market not in the process cache needs the database
+        _reload_expired_market(data.get("symbol"), in_thread)
+        # a market not in the process cache (or expired and not reloaded) needs the database
+        request = check_order_request(data, market_age_s=MARKET_CACHE_TTL_S + MARKET_STALE_ON_LOOP_S)
     except SynchronousOnlyOperation:
         raise NeedsThread() from None
     except Exception:

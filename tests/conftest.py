@@ -31,9 +31,11 @@ def _clean_redis_and_caches() -> Iterator[None]:
         redis.delete(key)
     auth._USERS_BY_SUB.clear()
     services._markets.clear()
+    services._reloading.clear()
     yield
     auth._USERS_BY_SUB.clear()
     services._markets.clear()
+    services._reloading.clear()
 
 
 _loops = threading.local()

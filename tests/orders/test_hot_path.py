@@ -9,6 +9,7 @@ server runs is called for real.
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -19,6 +20,7 @@ from rest_framework.test import APIClient
 
 from exchange import auth
 from exchange.wsgi import application
+from markets.models import Market
 from orders import services
 from orders.models import Order
 from orders.shards import state_key
@@ -86,6 +88,40 @@ def test_what_needs_the_database_first_is_answered_once_by_the_sync_path(market,
     assert balance(trader, "USDT") == ("998", "2")
     assert trader.post("/spot/orders", ORDER).status_code == 201
     assert handler.on_loop == 2  # and then the loop again
+
+
+def expire_cached_market(symbol: str, by_s: float) -> float:
+    """Make the process's cached market ``by_s`` past its expiry; returns its new stamp."""
+    stamped, cached = services._markets[symbol]
+    stamp = time.monotonic() - services.MARKET_CACHE_TTL_S - by_s
+    services._markets[symbol] = (stamp, cached)
+    return stamp
+
+
+def test_an_expired_market_is_used_on_the_loop_while_one_thread_reloads_it(market, funded):
+    trader = funded(USDT="1000")
+    handler: HotPathClientHandler = trader.client.handler
+    services.cached_market("BTC_USDT")
+    stamp = expire_cached_market("BTC_USDT", 0.5)
+    Market.objects.filter(symbol="BTC_USDT").update(min_notional="0.5")  # changed meanwhile
+    assert trader.post("/spot/orders", ORDER).status_code == 201
+    assert handler.on_loop == 1  # not handed back to a thread
+    reloaded_at, reloaded = services._markets["BTC_USDT"]
+    assert reloaded_at > stamp and reloaded.min_notional == Decimal("0.5")  # reloaded
+    assert services._reloading == {}
+    small = {**ORDER, "quantity": "0.004"}  # 0.4 of notional, under the new minimum
+    response = trader.post("/spot/orders", small)
+    assert response.content == b'{"error":"BELOW_MIN_NOTIONAL"}' and handler.on_loop == 2
+
+
+def test_a_market_expired_past_what_the_loop_may_use_goes_to_a_thread(market, funded):
+    trader = funded(USDT="1000")
+    handler: HotPathClientHandler = trader.client.handler
+    services.cached_market("BTC_USDT")
+    expire_cached_market("BTC_USDT", services.MARKET_STALE_ON_LOOP_S + 0.5)
+    assert trader.post("/spot/orders", ORDER).status_code == 201
+    assert (handler.answered, handler.on_loop) == (1, 0)  # the sync path, which reloads it
+    assert time.monotonic() - services._markets["BTC_USDT"][0] < services.MARKET_CACHE_TTL_S
 
 
 def test_an_answer_lost_after_its_commit_is_found_in_the_database_on_the_loop_too(market, funded, engine, settings):

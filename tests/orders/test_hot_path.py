@@ -90,6 +90,20 @@ def test_what_needs_the_database_first_is_answered_once_by_the_sync_path(market,
     assert handler.on_loop == 2  # and then the loop again
 
 
+def test_a_host_django_would_refuse_is_refused_on_every_path(market, funded, settings):
+    trader = funded(USDT="1000")
+    handler: HotPathClientHandler = trader.client.handler
+    services.cached_market("BTC_USDT")
+    for _ in range(2):  # the second answer from the remembered check
+        response = trader.client.post("/spot/orders", ORDER, format="json", HTTP_HOST="evil.example")
+        assert response.status_code == 400  # Django's DisallowedHost
+    settings.ALLOWED_HOSTS = ["evil.example"]  # the same host, once allowed
+    response = trader.client.post("/spot/orders", ORDER, format="json", HTTP_HOST="evil.example")
+    assert response.status_code == 201
+    assert handler.on_loop == 1
+    assert Order.objects.filter(user_id=trader.user_id).count() == 1
+
+
 def expire_cached_market(symbol: str, by_s: float) -> float:
     """Make the process's cached market ``by_s`` past its expiry; returns its new stamp."""
     stamped, cached = services._markets[symbol]

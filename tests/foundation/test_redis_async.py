@@ -96,3 +96,21 @@ def test_no_answer_in_time_is_a_timeout_and_the_connection_is_dropped():
         return await pool.pipelined(("PING",))
 
     assert run(exchange()) == [b"PONG"]
+
+
+def test_a_timeout_fails_only_its_own_exchange():
+    silent, answered = (f"{settings.REDIS_KEY_PREFIX}:async-{name}" for name in ("silent", "answered"))
+
+    async def exchange():
+        pool = redis_async.pool()
+        waiting = asyncio.ensure_future(pool.pipelined(("BLPOP", answered, 5), timeout_s=5))
+        with pytest.raises(TimeoutError):
+            await pool.pipelined(("BLPOP", silent, 5), timeout_s=0.2)
+        await asyncio.sleep(0.2)  # past the other's deadline, the sweeper has run again
+        assert not waiting.done()
+        await pool.pipelined(("RPUSH", answered, "late but in time"))
+        reply = await waiting
+        assert len(pool.idle) == 2 and pool.busy == set()  # both clean exchanges kept their connections
+        return reply
+
+    assert run(exchange()) == [[answered.encode(), b"late but in time"]]

@@ -22,6 +22,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from exchange import redis_async
+from exchange.conf import live
 from exchange.crypto import decrypt_secret
 from exchange.models import ApiKey
 
@@ -92,7 +93,7 @@ def verified_sub(token: str) -> str:
     A token verified once is remembered until its ``exp`` (pyjwt's rule: valid while now < exp);
     only ``exp`` can turn a verified token invalid later, so the memory answers exactly as pyjwt would.
     """
-    secret = settings.JWT_SECRET
+    secret = live().JWT_SECRET
     known = _VERIFIED_TOKENS.get((secret, token))
     if known is not None:
         if known[1] > time.time():
@@ -190,7 +191,7 @@ def _verified(
     if not hmac.compare_digest(expected, signature.lower()):
         raise exceptions.AuthenticationFailed()
     window_s = settings.API_KEY_WINDOW_MS // 1000 * 2 + 1
-    return ("SET", f"{settings.REDIS_KEY_PREFIX}:replay:{api_key}:{expected}", 1, "NX", "EX", window_s)
+    return ("SET", f"{live().REDIS_KEY_PREFIX}:replay:{api_key}:{expected}", 1, "NX", "EX", window_s)
 
 
 def _caller_of(api_key: str, record: dict[str, Any]) -> Caller:

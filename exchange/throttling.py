@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django_redis import get_redis_connection
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from exchange import redis_async
+from exchange.conf import live
 
 
 def sliding_window_step(key: str, first_arg: int, refuse: str = "") -> str:
@@ -94,16 +94,17 @@ def window_for(request: Any) -> SlidingWindow:
 
 def window_for_caller(caller: Any, request: Any = None) -> SlidingWindow:
     """``window_for`` of a known caller (``request`` is needed only for an anonymous one)."""
+    conf = live()
     if getattr(caller, "api_key", None):
-        scope, rate, ident = "api_key", settings.RATE_LIMIT_KEY, caller.api_key
+        scope, rate, ident = "api_key", conf.RATE_LIMIT_KEY, caller.api_key
     elif caller is not None and getattr(caller, "is_authenticated", False):
-        scope, rate, ident = "user", settings.RATE_LIMIT_USER, str(caller.user_id)
+        scope, rate, ident = "user", conf.RATE_LIMIT_USER, str(caller.user_id)
     else:
-        scope, rate, ident = "user", settings.RATE_LIMIT_USER, BaseThrottle().get_ident(request)
+        scope, rate, ident = "user", conf.RATE_LIMIT_USER, BaseThrottle().get_ident(request)
     limit, duration_s = SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
     # ``window:``, not the sorted sets' ``throttle:``: a key of the other type left by an older
     # version (it lives one window) would fail the script with WRONGTYPE.
-    return SlidingWindow(f"{settings.REDIS_KEY_PREFIX}:window:{scope}:{ident}", limit, duration_s * 1000)
+    return SlidingWindow(f"{conf.REDIS_KEY_PREFIX}:window:{scope}:{ident}", limit, duration_s * 1000)
 
 
 class CallerRateThrottle(BaseThrottle):

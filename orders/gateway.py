@@ -17,6 +17,7 @@ import redis
 from django.conf import settings
 
 from exchange import redis_async
+from exchange.conf import live
 from exchange.errors import EngineBusy, EngineRestarting
 from exchange.throttling import SlidingWindow, refused, sliding_window_step
 from orders.shards import queue_key, reply_key, shard_of, state_key
@@ -76,7 +77,7 @@ def _commands(
     BLPOP behind it waiting out its timeout. Redis finds the cached script by the text's SHA1,
     a microsecond's work."""
     keys = [queue_key(shard), state_key(shard), reply_key(request_id)]
-    args = [orjson.dumps(command), settings.ENGINE_QUEUE_MAX, 1 if wait_s is not None else 0]
+    args = [orjson.dumps(command), live().ENGINE_QUEUE_MAX, 1 if wait_s is not None else 0]
     script = PUSH_SCRIPT
     if rate_limit is not None:
         script = LIMITED_PUSH_SCRIPT
@@ -105,7 +106,7 @@ def _pipelined(*commands: tuple[Any, ...]) -> list[Any]:
 
 def _prepare(symbol: str, command: dict[str, Any], wait: bool) -> tuple[int, str, float]:
     """Stamp ``command`` with its deadline (and reply id when waited for): (shard, request id, wait s)."""
-    timeout_s = settings.ENGINE_REPLY_TIMEOUT_S
+    timeout_s = live().ENGINE_REPLY_TIMEOUT_S
     request_id = os.urandom(16).hex()  # a uuid4's hex without building the UUID
     command["dl"] = int((time.time() + timeout_s) * 1000)
     if wait:

@@ -29,7 +29,6 @@ from http import HTTPStatus
 from types import SimpleNamespace
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import connections
 from django.http.request import split_domain_port, validate_host
@@ -44,6 +43,7 @@ from exchange.auth import (
     user_for_sub,
     verified_sub,
 )
+from exchange.conf import live
 from exchange.errors import exception_handler
 from exchange.rendering import OrjsonParser, OrjsonRenderer
 from exchange.throttling import DeferredRateLimit, window_for_caller
@@ -70,7 +70,8 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 def _host_allowed(environ: dict[str, Any]) -> bool:
     """What ``HttpRequest.get_host()`` accepts, for the plain cases (a forwarded host goes to Django)."""
-    if settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in environ:
+    conf = live()
+    if conf.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in environ:
         return False
     host = environ.get("HTTP_HOST")
     if not host:
@@ -78,8 +79,8 @@ def _host_allowed(environ: dict[str, Any]) -> bool:
         port = str(environ.get("SERVER_PORT", ""))
         if port != ("443" if environ.get("wsgi.url_scheme") == "https" else "80"):
             host = f"{host}:{port}"
-    allowed = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed:
+    allowed = conf.ALLOWED_HOSTS
+    if conf.DEBUG and not allowed:
         allowed = [".localhost", "127.0.0.1", "[::1]"]
     return _domain_allowed(host, tuple(allowed))
 
@@ -94,25 +95,27 @@ def _domain_allowed(host: str, allowed: tuple[str, ...]) -> bool:
 
 def _security_answerable(environ: dict[str, Any]) -> bool:
     """No SecurityMiddleware redirect to make and no HSTS header to add."""
+    conf = live()
     secure = environ.get("wsgi.url_scheme") == "https"
-    return not (settings.SECURE_SSL_REDIRECT and not secure) and not (settings.SECURE_HSTS_SECONDS and secure)
+    return not (conf.SECURE_SSL_REDIRECT and not secure) and not (conf.SECURE_HSTS_SECONDS and secure)
 
 
 def _headers(body: bytes, extra: list[tuple[str, str]] = []) -> list[tuple[str, str]]:  # noqa: B006 (never mutated)
     """The headers DRF (``Allow``) and the middleware (security, frame options, length) put on the
     view's answer."""
+    conf = live()
     headers = [("Content-Type", JSON)] if body else []  # DRF drops it from an empty answer (a 401)
     headers += [("Allow", "GET, POST, DELETE, HEAD, OPTIONS"), *extra]
-    if settings.X_FRAME_OPTIONS:
-        headers.append(("X-Frame-Options", settings.X_FRAME_OPTIONS))
+    if conf.X_FRAME_OPTIONS:
+        headers.append(("X-Frame-Options", conf.X_FRAME_OPTIONS))
     headers.append(("Content-Length", str(len(body))))
-    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+    if conf.SECURE_CONTENT_TYPE_NOSNIFF:
         headers.append(("X-Content-Type-Options", "nosniff"))
-    policy = settings.SECURE_REFERRER_POLICY
+    policy = conf.SECURE_REFERRER_POLICY
     if policy:
         headers.append(("Referrer-Policy", policy if isinstance(policy, str) else ",".join(policy)))
-    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
-        headers.append(("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY))
+    if conf.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        headers.append(("Cross-Origin-Opener-Policy", conf.SECURE_CROSS_ORIGIN_OPENER_POLICY))
     return headers
 
 
@@ -151,6 +154,7 @@ def _error(exc: Exception) -> Answer:
 def admitted(environ: dict[str, Any]) -> tuple[str | None, str, int] | None:
     """(the Authorization header, or None for an API key; the bearer token; the body's length) of
     an everyday order request, or None (nothing read) for Django to answer."""
+    conf = live()
     if (
         environ.get("REQUEST_METHOD") != "POST"
         or environ.get("PATH_INFO") != PATH
@@ -158,7 +162,7 @@ def admitted(environ: dict[str, Any]) -> tuple[str | None, str, int] | None:
         or environ.get("SCRIPT_NAME")
         or environ.get("CONTENT_TYPE") != JSON
         or environ.get("HTTP_ACCEPT") not in ACCEPTED
-        or not settings.SPOT_TRADING_ENABLED
+        or not conf.SPOT_TRADING_ENABLED
     ):
         return None
     header = environ.get("HTTP_AUTHORIZATION")
@@ -173,7 +177,7 @@ def admitted(environ: dict[str, Any]) -> tuple[str | None, str, int] | None:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return None
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    limit = conf.DATA_UPLOAD_MAX_MEMORY_SIZE
     if length < 0 or (limit is not None and length > limit):
         return None
     if not _host_allowed(environ) or not _security_answerable(environ):

@@ -14,6 +14,10 @@ The hot paths (``place``, ``_take_one``, ``cancel``, ``_take``) are written inli
 local names for everything used more than once (a module constant or an attribute costs a
 lookup per use, and they are used dozens of times a command). Every such saving was
 measured (docs/decisions/0012).
+
+A balance that may be absent is changed by ``held = available.get(key)`` and one store, not
+``if key in available: available[key] += x``: two lookups of a fresh (user, asset) tuple
+instead of three (each hashes the tuple and compares it with the stored key).
 """
 
 from __future__ import annotations
@@ -205,21 +209,25 @@ class Engine:
                         if maker.user != user_id:
                             if not is_market or not is_buy:
                                 if qty <= maker.remaining:
-                                    return self._take_one(book, top, maker, order_id, user_id, side, is_buy, qty, asset)
+                                    return self._take_one(
+                                        book, top, maker, order_id, user_id, side, is_buy, qty, asset, key, avail
+                                    )
                             else:
                                 lots = lock // (top.price_ticks * book.unit_atoms)  # lock: the budget
                                 if 0 < lots < maker.remaining:
-                                    return self._take_one(book, top, maker, order_id, user_id, side, True, lots, asset)
+                                    return self._take_one(
+                                        book, top, maker, order_id, user_id, side, True, lots, asset, key, avail
+                                    )
                         return self._take(
                             book, order_id, user_id, side, is_buy, is_market, tif, price, cross_key, qty,
-                            quote_atoms or 0, asset, opposite, opposite_heap,
+                            quote_atoms or 0, asset, key, avail, opposite, opposite_heap,
                         )  # fmt: skip
                     break
                 del opposite[heappop(opposite_heap)]
 
         # Nothing to match.
         seq = self.last_seq = self.last_seq + 1
-        if is_market or tif == IOC or tif == FOK:
+        if is_market or (tif != GTC and tif != POST_ONLY):  # ioc or fok (one compare for a gtc)
             return [(ACCEPTED, order_id, seq), (ORDER, order_id, CANCELLED, qty, 0, 0, 0)]
         # Rest it (what ``_rest`` does, inline).
         if is_buy:
@@ -303,8 +311,9 @@ class Engine:
         amount = remaining * level.lock_per_lot
         key = (user_id, asset)
         available = self.available
-        if key in available:
-            available[key] += amount
+        held = available.get(key)
+        if held is not None:
+            available[key] = held + amount
         filled, filled_quote, fee = order.fills
         return [
             (ORDER, order_id, CANCELLED, remaining, filled, filled_quote, fee),
@@ -394,12 +403,18 @@ class Engine:
         is_buy: bool,
         qty: int,
         give_asset: str,
+        give_key: BalanceKey,
+        give_avail: int,
     ) -> list[Event]:
         """Fill a taker of ``qty`` lots whole from ``maker``, the head of the best opposite
         ``level``, which has that many lots and is not the taker's: what ``_take`` does with
         one fill, without the plan (no self-trade, nothing left, so no fok or rest). A market
         buy comes here with the lots its budget affords when that is fewer than the maker
-        has: its budget ends inside the maker, so it is ``filled`` with that one fill."""
+        has: its budget ends inside the maker, so it is ``filled`` with that one fill.
+
+        ``give_key`` and ``give_avail`` are the taker's (user, ``give_asset``) key and its
+        available atoms as ``place`` read them: present (they covered the lock) and unchanged
+        since, so its new value is stored without another lookup."""
         seq = self.last_seq = self.last_seq + 1
         trade_seq = self.last_trade_seq = self.last_trade_seq + 1
         maker_price = level.price_ticks
@@ -504,14 +519,14 @@ class Engine:
             first, first_user, second, second_user = taker_rows, user_id, maker_rows, maker_user
         available = self.available
         balance_key = (maker_user, give_asset)
-        if balance_key in available:
-            available[balance_key] += maker_got
-        balance_key = (user_id, give_asset)
-        if balance_key in available:
-            available[balance_key] -= gave
+        held = available.get(balance_key)
+        if held is not None:
+            available[balance_key] = held + maker_got
+        available[give_key] = give_avail - gave  # the taker's: read by ``place``, unchanged since
         balance_key = (user_id, recv_asset)
-        if balance_key in available:
-            available[balance_key] += received
+        held = available.get(balance_key)
+        if held is not None:
+            available[balance_key] = held + received
         if fee or maker_fee:
             if not fee:
                 fee_rows: tuple[Event, ...] = ((BALANCE, fee_user, give_asset, maker_fee, 0),)
@@ -523,12 +538,14 @@ class Engine:
                 fee_rows = ((BALANCE, fee_user, give_asset, maker_fee, 0), (BALANCE, fee_user, recv_asset, fee, 0))
             if fee:
                 balance_key = (fee_user, recv_asset)
-                if balance_key in available:
-                    available[balance_key] += fee
+                held = available.get(balance_key)
+                if held is not None:
+                    available[balance_key] = held + fee
             if maker_fee:
                 balance_key = (fee_user, give_asset)
-                if balance_key in available:
-                    available[balance_key] += maker_fee
+                held = available.get(balance_key)
+                if held is not None:
+                    available[balance_key] = held + maker_fee
             if fee_user < first_user:
                 events += fee_rows
                 events += first
@@ -560,15 +577,25 @@ class Engine:
         qty: int,
         quote_atoms: int,
         give_asset: str,
+        give_key: BalanceKey,
+        give_avail: int,
         opposite: dict[int, Level],
         opposite_heap: list[int],
     ) -> list[Event]:
-        """Match a taker that crosses the best opposite level (see ``place`` for ``cross_key``)."""
+        """Match a taker that crosses the best opposite level (see ``place`` for ``cross_key``;
+        ``_take_one`` for ``give_key`` and ``give_avail``)."""
         unit_atoms = book.unit_atoms
         by_budget = is_market and is_buy  # market buy: spend at most quote_atoms
         # Plan: walk the book as matching would, without changing it, to find the fills,
         # whether an own order is reached first (SELF_TRADE) and whether a fok fills.
-        fills: list[tuple[Order, int]] = []
+        # Every fill but the last takes its maker whole (``taken``, in book order); the
+        # last, if the walk stops inside a level, takes ``last_lots`` of ``last`` (maybe all).
+        # Splitting them spares the whole fills a (maker, lots) tuple and the remaining-lots
+        # bookkeeping of a maker that stays.
+        taken: list[Order] = []
+        last: Order | None = None
+        last_lots = 0
+        maker: Order | None = None
         popped: list[int] = []  # keys of levels the walk consumed whole
         left = quote_atoms if by_budget else qty
         top_take = 0  # lots taken from the level the walk stopped in
@@ -599,12 +626,12 @@ class Engine:
                         break
                     if lots > affordable:  # the budget ends inside this maker
                         left -= affordable * lot_cost
-                        fills.append((maker, affordable))
+                        last, last_lots = maker, affordable
                         top_take += affordable
                         stopped = stopped_by_budget = True
                         break
                     left -= lots * lot_cost
-                    fills.append((maker, lots))
+                    taken.append(maker)
                     top_take += lots
                     maker = maker.next
             else:
@@ -614,19 +641,20 @@ class Engine:
                         stopped = self_trade = True
                         break
                     if lots >= left:
-                        fills.append((maker, left))
+                        last, last_lots = maker, left
                         top_take += left
                         left = 0
                         stopped = True
                         break
                     left -= lots
-                    fills.append((maker, lots))
+                    taken.append(maker)
                     top_take += lots
                     maker = maker.next
             if stopped:
                 break
             popped.append(heappop(opposite_heap))  # the walk takes this level whole
             top_take = 0
+        stop = maker  # where the walk stopped: the first order not taken whole, if any
 
         if self_trade or (left and tif == FOK and not is_market):
             for key in popped:
@@ -653,7 +681,8 @@ class Engine:
         makers: dict[int, list[int]] = {}
         trade_seq = self.last_trade_seq
         filled = filled_quote = taker_fee = maker_fees = 0
-        for maker, lots in fills:
+        for maker in taken:  # filled whole: each leaves the book
+            lots = maker.remaining
             maker_price = maker.level.price_ticks
             quote_amount = maker_price * lots * unit_atoms
             base_amount = lots * lot_atoms
@@ -675,26 +704,79 @@ class Engine:
             else:
                 sums[0] += maker_got
                 sums[1] += maker_gave
-            remaining = maker.remaining = maker.remaining - lots
             maker_filled, maker_quote, maker_fee_total = maker.fills
-            maker_filled += lots
-            maker_quote += quote_amount
-            maker_fee_total += maker_fee
-            if remaining:  # a filled maker leaves the book: its fills are only told
-                maker.fills = (maker_filled, maker_quote, maker_fee_total)
             trade_seq += 1
             events.append(
                 (TRADE, symbol, trade_seq, maker_id, order_id, maker_user, user_id,
                  maker_price, lots, side, maker_fee, fee)
             )  # fmt: skip
             events.append(
-                (ORDER, maker_id, PARTIALLY_FILLED if remaining else FILLED, remaining,
-                 maker_filled, maker_quote, maker_fee_total)
+                (ORDER, maker_id, FILLED, 0, maker_filled + lots, maker_quote + quote_amount,
+                 maker_fee_total + maker_fee)
             )  # fmt: skip
-            if not remaining:
+            # Out of the book: its remaining lots and fills are not stored (nothing reads them).
+            del open_orders[maker_id]
+            maker.prev = None  # no back link, so a filled run of makers frees by refcount
+            newer = maker.user_prev  # out of its user's index, inline
+            older = maker.user_next
+            if newer is None:
+                if older is None:
+                    del by_user[maker_user]
+                else:
+                    by_user[maker_user] = older
+                    older.user_prev = None
+            else:
+                newer.user_next = older
+                if older is not None:
+                    older.user_prev = newer
+            filled += lots
+            filled_quote += quote_amount
+            taker_fee += fee
+            maker_fees += maker_fee
+        if last is not None:  # the same for the last fill, which may leave its maker open
+            maker = last
+            lots = last_lots
+            maker_price = maker.level.price_ticks
+            quote_amount = maker_price * lots * unit_atoms
+            base_amount = lots * lot_atoms
+            maker_user = maker.user
+            maker_id = maker.oid
+            if is_buy:
+                maker_fee = quote_amount * maker_fee_e8 // FEE_SCALE if maker_fee_e8 else 0
+                fee = base_amount * taker_fee_e8 // FEE_SCALE if taker_fee_e8 else 0
+                maker_got = quote_amount - maker_fee
+                maker_gave = base_amount
+            else:
+                maker_fee = base_amount * maker_fee_e8 // FEE_SCALE if maker_fee_e8 else 0
+                fee = quote_amount * taker_fee_e8 // FEE_SCALE if taker_fee_e8 else 0
+                maker_got = base_amount - maker_fee
+                maker_gave = quote_amount
+            sums = makers.get(maker_user)
+            if sums is None:
+                makers[maker_user] = [maker_got, maker_gave]
+            else:
+                sums[0] += maker_got
+                sums[1] += maker_gave
+            remaining = maker.remaining = maker.remaining - lots
+            maker_filled, maker_quote, maker_fee_total = maker.fills
+            maker_filled += lots
+            maker_quote += quote_amount
+            maker_fee_total += maker_fee
+            trade_seq += 1
+            events.append(
+                (TRADE, symbol, trade_seq, maker_id, order_id, maker_user, user_id,
+                 maker_price, lots, side, maker_fee, fee)
+            )  # fmt: skip
+            if remaining:
+                maker.fills = (maker_filled, maker_quote, maker_fee_total)
+                events.append(
+                    (ORDER, maker_id, PARTIALLY_FILLED, remaining, maker_filled, maker_quote, maker_fee_total)
+                )  # fmt: skip
+            else:
+                events.append((ORDER, maker_id, FILLED, 0, maker_filled, maker_quote, maker_fee_total))
                 del open_orders[maker_id]
-                maker.prev = None  # no back link, so a filled run of makers frees by refcount
-                newer = maker.user_prev  # out of its user's index, inline
+                maker.prev = None
+                newer = maker.user_prev
                 older = maker.user_next
                 if newer is None:
                     if older is None:
@@ -721,13 +803,12 @@ class Engine:
             level = opposite[opposite_heap[0]]
             level.lots -= top_take
             if level.lots:
-                head = level.head
-                assert head is not None
-                while not head.remaining:  # the filled makers at the front
-                    after = head.next
-                    head.next = None
-                    assert after is not None  # the level has lots left
-                    head = after
+                # Its new head: where the walk stopped, or the next order if the last fill
+                # took that one whole. The makers filled before it link to it only forwards
+                # (their back links are cleared): they free by refcount.
+                assert stop is not None
+                head = stop if stop.remaining else stop.next
+                assert head is not None  # the level has lots left
                 level.head = head
                 head.prev = None
             else:
@@ -792,8 +873,9 @@ class Engine:
                 rows[maker_user] = ((BALANCE, maker_user, give_asset, maker_got, 0),
                                     (BALANCE, maker_user, recv_asset, 0, -maker_gave))  # fmt: skip
             balance_key = (maker_user, give_asset)
-            if balance_key in available:
-                available[balance_key] += maker_got
+            held = available.get(balance_key)
+            if held is not None:
+                available[balance_key] = held + maker_got
         paid = -gave - locked_after
         if recv_first:
             rows[user_id] = ((BALANCE, user_id, recv_asset, received, 0),
@@ -801,12 +883,11 @@ class Engine:
         else:
             rows[user_id] = ((BALANCE, user_id, give_asset, paid, locked_after),
                              (BALANCE, user_id, recv_asset, received, 0))  # fmt: skip
-        balance_key = (user_id, give_asset)
-        if balance_key in available:
-            available[balance_key] += paid
+        available[give_key] = give_avail + paid  # the taker's: read by ``place``, unchanged since
         balance_key = (user_id, recv_asset)
-        if balance_key in available:
-            available[balance_key] += received
+        held = available.get(balance_key)
+        if held is not None:
+            available[balance_key] = held + received
         if taker_fee or maker_fees:
             fee_recv = (BALANCE, fee_user, recv_asset, taker_fee, 0)
             fee_give = (BALANCE, fee_user, give_asset, maker_fees, 0)
@@ -818,12 +899,14 @@ class Engine:
                 rows[fee_user] = (fee_recv, fee_give) if recv_first else (fee_give, fee_recv)
             if taker_fee:
                 balance_key = (fee_user, recv_asset)
-                if balance_key in available:
-                    available[balance_key] += taker_fee
+                held = available.get(balance_key)
+                if held is not None:
+                    available[balance_key] = held + taker_fee
             if maker_fees:
                 balance_key = (fee_user, give_asset)
-                if balance_key in available:
-                    available[balance_key] += maker_fees
+                held = available.get(balance_key)
+                if held is not None:
+                    available[balance_key] = held + maker_fees
         for balance_user in sorted(rows):
             events += rows[balance_user]
         return events
@@ -869,8 +952,9 @@ class Engine:
             amount = released[key]
             if amount:
                 events.append((BALANCE, key[0], key[1], amount, -amount))
-                if key in available:
-                    available[key] += amount
+                held = available.get(key)
+                if held is not None:
+                    available[key] = held + amount
 
     # -------------------------------------------------------- reads and recovery
     def snapshot(self, symbol: str) -> list[RestingOrder]:
@@ -941,8 +1025,9 @@ def _add_summed(events: list[Event], changes: list[Event], available: dict[Balan
         if d_av:
             events.append(change)
             balance_key = (balance_user, asset)
-            if balance_key in available:
-                available[balance_key] += d_av
+            held = available.get(balance_key)
+            if held is not None:
+                available[balance_key] = held + d_av
         elif d_lk:
             events.append(change)
 

@@ -196,8 +196,7 @@ class Engine:
         else:
             raise ValueError(f"unknown type {type_!r}")
         key = (user_id, asset)
-        available = self.available
-        avail = available.get(key, 0)
+        avail = self.available.get(key, 0)
         if avail < lock:
             return [(REJECTED, order_id, INSUFFICIENT_BALANCE)]
 
@@ -247,8 +246,7 @@ class Engine:
         if level is None:
             level = levels[level_key] = Level(book, side, price)
             heappush(heap, level_key)
-        by_user = book.by_user
-        newest = by_user.get(user_id)
+        newest = book.by_user.get(user_id)
         if newest is not None:
             user_id = newest.user  # the same int object as the user's other orders (32 B less each)
         tail = level.tail
@@ -272,8 +270,8 @@ class Engine:
         level.lots += qty
         if newest is not None:
             newest.user_prev = order
-        by_user[user_id] = order
-        available[key] = avail - lock
+        book.by_user[user_id] = order
+        self.available[key] = avail - lock
         return [
             (ACCEPTED, order_id, seq),
             (ORDER, order_id, OPEN, qty, 0, 0, 0),
@@ -282,12 +280,11 @@ class Engine:
 
     def cancel(self, order_id: Hashable, user_id: int) -> list[Event]:
         """Cancel one open order of ``user_id`` (the fields of ``Cancel``); return its events."""
-        orders = self._orders
-        order = orders.pop(order_id, None)
+        order = self._orders.pop(order_id, None)  # (no local for a name used once: a store costs)
         if order is None:
             return [(REJECTED, order_id, ORDER_NOT_FOUND)]
         if order.user != user_id:  # not theirs: put it back (the index's order is not used)
-            orders[order_id] = order
+            self._orders[order_id] = order
             return [(REJECTED, order_id, ORDER_NOT_FOUND)]
         level = order.level
         remaining = order.remaining
@@ -319,10 +316,9 @@ class Engine:
         asset = level.asset
         amount = remaining * level.lock_per_lot
         key = (user_id, asset)
-        available = self.available
-        held = available.get(key)
+        held = self.available.get(key)
         if held is not None:
-            available[key] = held + amount
+            self.available[key] = held + amount
         filled, filled_quote, fee = order.fills
         return [
             (ORDER, order_id, CANCELLED, remaining, filled, filled_quote, fee),

@@ -175,6 +175,7 @@ class Book:
         "maker_fee_e8",
         "taker_fee_e8",
         "status",
+        "active",
         "base_first",
         "bids",
         "bid_heap",
@@ -192,6 +193,7 @@ class Book:
         self.maker_fee_e8 = spec.maker_fee_e8
         self.taker_fee_e8 = spec.taker_fee_e8
         self.status = spec.status
+        self.active = spec.status == "active"  # kept so by ``Engine.set_status``: place tests a bool
         self.base_first = spec.base < spec.quote  # the order of a user's BALANCE events
         self.bids: dict[int, Level] = {}  # keyed by -price
         self.bid_heap: list[int] = []

@@ -147,7 +147,7 @@ class Engine:
         book = self._books.get(symbol)
         if book is None:
             return [(REJECTED, order_id, MARKET_NOT_FOUND)]
-        if book.status != ACTIVE:
+        if not book.active:
             return [(REJECTED, order_id, MARKET_HALTED if book.status == HALTED else MARKET_DELISTED)]
         if side == BUY:
             is_buy = True
@@ -303,10 +303,11 @@ class Engine:
         older = order.user_next
         if newer is None:
             by_user = level.book.by_user
+            # keyed by the int object its orders share: found by identity, no int compare
             if older is None:
-                del by_user[user_id]
+                del by_user[order.user]
             else:
-                by_user[user_id] = older
+                by_user[order.user] = older
                 older.user_prev = None
         else:
             newer.user_next = older
@@ -343,6 +344,7 @@ class Engine:
         if book.status == DELISTED and status != DELISTED:
             return [(REJECTED, None, MARKET_DELISTED)]
         book.status = status
+        book.active = status == ACTIVE
         events: list[Event] = []
         if status == DELISTED:
             orders = book.live_orders()

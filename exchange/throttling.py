@@ -1,11 +1,12 @@
 """Rate limits per user (JWT) and per API key (DRF throttling), counted in Redis.
 
-A sliding one-window log per caller in a Redis list of request times, newest first, checked and
-updated by one Lua script: one round trip a request, exact at any instant, and O(1) a request
-whatever the limit (each time is pushed once and popped once, from the other end, when it
-leaves the window; a sorted set paid a search of the whole window per request) (DRF's cache-based throttle reads and writes
-a pickled list, two round trips and a race between them). ``POST /spot/orders`` folds the
-same step into its engine push (orders.gateway), one round trip fewer (``DeferredRateLimit``).
+A sliding one-window log per caller, checked and updated by one Lua script: one round trip a
+request, exact at any instant (DRF's cache-based throttle reads and writes a pickled list, two
+round trips and a race between them). The log is a Redis list of request times, newest first:
+each time is pushed once and popped once, from the old end, when it leaves the window, so a
+request costs O(1) whatever the limit (a sorted set searched the whole window on every insert;
+docs/decisions/0019). ``POST /spot/orders`` folds the same step into its engine push
+(orders.gateway), one round trip fewer (``DeferredRateLimit``).
 """
 
 from __future__ import annotations

@@ -690,8 +690,10 @@ class Engine:
         makers: dict[int, list[int]] = {}
         trade_seq = self.last_trade_seq
         filled = filled_quote = taker_fee = maker_fees = 0
-        for maker in taken:  # filled whole: each leaves the book
-            lots = maker.remaining
+        if last is not None:
+            taken.append(last)
+        for maker in taken:  # in book order; all but ``last`` filled whole
+            lots = last_lots if maker is last else maker.remaining
             maker_price = maker.level.price_ticks
             quote_amount = maker_price * lots * unit_atoms
             base_amount = lots * lot_atoms
@@ -713,59 +715,6 @@ class Engine:
             else:
                 sums[0] += maker_got
                 sums[1] += maker_gave
-            maker_filled, maker_quote, maker_fee_total = maker.fills
-            trade_seq += 1
-            events.append(
-                (TRADE, symbol, trade_seq, maker_id, order_id, maker_user, user_id,
-                 maker_price, lots, side, maker_fee, fee)
-            )  # fmt: skip
-            events.append(
-                (ORDER, maker_id, FILLED, 0, maker_filled + lots, maker_quote + quote_amount,
-                 maker_fee_total + maker_fee)
-            )  # fmt: skip
-            # Out of the book: its remaining lots and fills are not stored (nothing reads them).
-            del open_orders[maker_id]
-            maker.prev = None  # no back link, so a filled run of makers frees by refcount
-            newer = maker.user_prev  # out of its user's index, inline
-            older = maker.user_next
-            if newer is None:
-                if older is None:
-                    del by_user[maker_user]
-                else:
-                    by_user[maker_user] = older
-                    older.user_prev = None
-            else:
-                newer.user_next = older
-                if older is not None:
-                    older.user_prev = newer
-            filled += lots
-            filled_quote += quote_amount
-            taker_fee += fee
-            maker_fees += maker_fee
-        if last is not None:  # the same for the last fill, which may leave its maker open
-            maker = last
-            lots = last_lots
-            maker_price = maker.level.price_ticks
-            quote_amount = maker_price * lots * unit_atoms
-            base_amount = lots * lot_atoms
-            maker_user = maker.user
-            maker_id = maker.oid
-            if is_buy:
-                maker_fee = quote_amount * maker_fee_e8 // FEE_SCALE
-                fee = base_amount * taker_fee_e8 // FEE_SCALE
-                maker_got = quote_amount - maker_fee
-                maker_gave = base_amount
-            else:
-                maker_fee = base_amount * maker_fee_e8 // FEE_SCALE
-                fee = quote_amount * taker_fee_e8 // FEE_SCALE
-                maker_got = base_amount - maker_fee
-                maker_gave = quote_amount
-            sums = makers.get(maker_user)
-            if sums is None:
-                makers[maker_user] = [maker_got, maker_gave]
-            else:
-                sums[0] += maker_got
-                sums[1] += maker_gave
             remaining = maker.remaining = maker.remaining - lots
             maker_filled, maker_quote, maker_fee_total = maker.fills
             maker_filled += lots
@@ -776,16 +725,16 @@ class Engine:
                 (TRADE, symbol, trade_seq, maker_id, order_id, maker_user, user_id,
                  maker_price, lots, side, maker_fee, fee)
             )  # fmt: skip
-            if remaining:
+            if remaining:  # only ``last`` can stay, partly filled
                 maker.fills = (maker_filled, maker_quote, maker_fee_total)
                 events.append(
                     (ORDER, maker_id, PARTIALLY_FILLED, remaining, maker_filled, maker_quote, maker_fee_total)
                 )  # fmt: skip
-            else:
+            else:  # out of the book: its fills are only told
                 events.append((ORDER, maker_id, FILLED, 0, maker_filled, maker_quote, maker_fee_total))
                 del open_orders[maker_id]
-                maker.prev = None
-                newer = maker.user_prev
+                maker.prev = None  # no back link, so a filled run of makers frees by refcount
+                newer = maker.user_prev  # out of its user's index, inline
                 older = maker.user_next
                 if newer is None:
                     if older is None:

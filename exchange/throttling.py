@@ -41,6 +41,7 @@ while count > 0 and tonumber(redis.call('LINDEX', {key}, -1)) <= now - window do
   redis.call('RPOP', {key})
   count = count - 1
 end
+if limit < 1 then return {refuse}({{-3, window}}) end  -- a rate of 0: nothing is ever allowed
 if count >= limit then
   return {refuse}({{-3, math.ceil(tonumber(redis.call('LINDEX', {key}, limit - 1)) + window - now)}})
 end

@@ -63,6 +63,12 @@ def test_a_lowered_limit_waits_until_fewer_than_the_new_limit_remain(window):
     assert window(1100, limit=2) == -1
 
 
+def test_a_limit_of_zero_refuses_every_request_for_a_whole_window(window):
+    assert window(0, limit=0) == WINDOW_MS
+    window(10, limit=5)
+    assert window(20, limit=0) == WINDOW_MS  # not when a counted request leaves: never
+
+
 def test_the_key_expires_one_window_after_the_last_counted_request(window):
     window(0)
     ttl = get_redis_connection("default").pttl(window.key)

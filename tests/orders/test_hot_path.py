@@ -106,7 +106,7 @@ def test_a_host_django_would_refuse_is_refused_on_every_path(market, funded, set
 
 def expire_cached_market(symbol: str, by_s: float) -> float:
     """Make the process's cached market ``by_s`` past its expiry; returns its new stamp."""
-    stamped, cached = services._markets[symbol]
+    _stamped, cached = services._markets[symbol]
     stamp = time.monotonic() - services.MARKET_CACHE_TTL_S - by_s
     services._markets[symbol] = (stamp, cached)
     return stamp

@@ -237,8 +237,9 @@ async def handle_async(
 ) -> Answer | None:
     """``handle`` on an event loop, for the everyday request whose caller (a JWT's user in the
     process's cache, an API key's record in Redis) and market are known without the database:
-    the answer, or None for the WSGI application (``handle``, else Django) to give in a thread. None is decided before anything is pushed or counted, so the request is
-    answered once, by one of the two. ``found`` is what ``admitted(environ)`` gave (not None);
+    the answer, or None for the WSGI application (``handle``, else Django) to give in a thread.
+    None is decided before anything is pushed or counted, so the request is answered once, by
+    one of the two. ``found`` is what ``admitted(environ)`` gave (not None);
     ``environ`` has no ``wsgi.input``: ``body`` is the body.
 
     What it runs is ``handle``'s code (``services.place_order_answer_async``: the same steps with

@@ -86,10 +86,11 @@ def _load_market(symbol: str) -> Market:
 def _reload_expired_market(symbol: object, in_thread: Callable[[Callable[[], Any]], Awaitable[Any]]) -> None:
     """On the event loop: if ``symbol``'s cached market has expired, reload it in a thread (one
     reload at a time per symbol; the loop meanwhile uses the expired one, ``MARKET_STALE_ON_LOOP_S``)."""
-    hit = _markets.get(symbol) if isinstance(symbol, str) else None
-    if hit is None or time.monotonic() - hit[0] < MARKET_CACHE_TTL_S or symbol in _reloading:
+    if not isinstance(symbol, str) or symbol in _reloading:
         return
-    assert isinstance(symbol, str)
+    hit = _markets.get(symbol)
+    if hit is None or time.monotonic() - hit[0] < MARKET_CACHE_TTL_S:
+        return
     reload = _reloading[symbol] = asyncio.ensure_future(in_thread(lambda: _load_market(symbol)))
 
     def done(future: asyncio.Future[Any]) -> None:
@@ -214,12 +215,6 @@ def _placed_after_no_reply(command: dict[str, Any]) -> tuple[Order, bool]:
     return placed, True
 
 
-def _duplicate(caller: Caller, request: OrderRequest, order_id: str) -> tuple[Order, bool]:
-    """Another request with this client_order_id reached the engine first (same or earlier batch)."""
-    first = Order.objects.filter(user_id=caller.user_id, id=order_id).first()
-    return _same_request(first, request), False
-
-
 def place_order(
     *, caller: Caller, data: dict[str, Any], rate_limit: DeferredRateLimit | None = None
 ) -> tuple[dict[str, Any] | Order, bool]:
@@ -247,7 +242,9 @@ def place_order(
     assert answer is not None
     _raise_engine_error(answer)
     if "duplicate" in answer:
-        return _duplicate(caller, request, answer["duplicate"])
+        # Another request with this client_order_id reached the engine first (same or earlier batch).
+        first = Order.objects.filter(user_id=caller.user_id, id=answer["duplicate"]).first()
+        return _same_request(first, request), False
     return answer["order"], True
 
 

@@ -57,6 +57,7 @@ HEARTBEAT_INTERVAL_S = 0.1
 STATS_INTERVAL_S = 10.0  # how often a busy loop logs its batch figures
 POP_TIMEOUT_S = 0.5
 STREAM_EVERY = 100  # commands between two sends of a batch's final rows (batch_store.stream_rows)
+COLLECT_EVERY_S = 30.0  # a loop that owns its process runs the cycle collector this often (see ``run``)
 
 # Answers: RPUSH + EXPIRE for every waiting request of a batch, then (ARGV[2] > 0) up to that
 # many queued commands taken for the next batch, all in one round trip.
@@ -104,8 +105,13 @@ def market_spec(market: Market) -> MarketSpec:
 class ShardLoop:
     """The loop of one shard. ``run()`` until ``stop()`` or until the lease is lost."""
 
-    def __init__(self, shard: int, *, owner: str | None = None, batch_max: int | None = None) -> None:
+    def __init__(
+        self, shard: int, *, owner: str | None = None, batch_max: int | None = None, owns_process: bool = False
+    ) -> None:
         self.shard = shard
+        # The process is this loop's alone (the Celery task, ``run_engine``): ``run`` may then
+        # turn automatic cycle collection off and collect on its own schedule.
+        self.owns_process = owns_process
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.batch_max = batch_max or settings.ENGINE_BATCH_MAX
         self.redis = get_redis_connection("default")
@@ -218,6 +224,9 @@ class ShardLoop:
         engine.last_seq = max(engine.last_seq, max_seq)
         self.engine = engine
         # The rebuilt book is long-lived and cycle-free: keep the collector from rescanning it.
+        # Unfrozen first, so that what earlier collections froze and has since become garbage
+        # (the old book is refcount-freed; a cycle dropped by a failed connection is not) goes now.
+        gc.unfreeze()
         gc.collect()
         gc.freeze()
         if delisted:
@@ -258,16 +267,30 @@ class ShardLoop:
         logger.info("shard %s up (fence %s, owner %s)", self.shard, self.fence, self.owner)
 
     def run(self) -> None:
-        """Own the shard until stopped or until another loop takes it over."""
+        """Own the shard until stopped or until another loop takes it over.
+
+        In a process of its own the loop runs with automatic cycle collection off and collects
+        every ``COLLECT_EVERY_S`` between two batches, then freezes what survived. The automatic
+        collector scans the objects born since its last pass: mid-batch, that is the batch's
+        commands, rows and events (freed by refcount a moment later) and every new resting
+        order, again at each older generation. Collected rarely, only the survivors are scanned,
+        once (the book makes no cycles, docs/decisions/0020)."""
+        collector_was_on = self.owns_process and gc.isenabled()
+        if collector_was_on:
+            gc.disable()
         try:
             if not self.started:
                 self.start()
             beat_at = 0.0
+            collected_at = time.monotonic()
             while not self._stopping.is_set():
                 now = time.monotonic()
                 if now - beat_at >= HEARTBEAT_INTERVAL_S:
                     self.heartbeat()
                     beat_at = now
+                if collector_was_on and now - collected_at >= COLLECT_EVERY_S:
+                    self._collect()
+                    collected_at = time.monotonic()
                 raw = self._pop()
                 if raw:
                     self._run_batch([orjson.loads(item) for item in raw])
@@ -287,6 +310,18 @@ class ShardLoop:
                     logger.exception("shard %s: the last answers may not have reached Redis", self.shard)
                 self._reply_conn.disconnect()
             connection.close()
+            if collector_was_on:
+                gc.enable()
+
+    def _collect(self) -> None:
+        """One full collection, then what survived frozen: the next one scans only newer objects."""
+        started = time.perf_counter()
+        found = gc.collect()
+        gc.freeze()
+        logger.debug(
+            "shard %s: collected %d unreachable objects in %.1f ms (%d frozen)",
+            self.shard, found, (time.perf_counter() - started) * 1000, gc.get_freeze_count(),
+        )  # fmt: skip
 
     def _take_queued(self) -> list[bytes]:
         """What is queued, up to a batch, without waiting: what the last answers brought back, or

@@ -34,7 +34,7 @@ def run_engine_shard(shard: int) -> str:
     from orders.loop import ShardLoop
 
     get_redis_connection("default").delete(_kick_key(shard))
-    loop = ShardLoop(shard)
+    loop = ShardLoop(shard, owns_process=True)
     if not loop.acquire():
         return "shard owned elsewhere"
     _running_loops.append(loop)

@@ -16,7 +16,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, shard: int, wait: bool, **options: object) -> None:
-        loop = ShardLoop(shard)
+        loop = ShardLoop(shard, owns_process=True)
         while not loop.acquire():
             if not wait:
                 raise CommandError(f"shard {shard} is owned by another live loop")

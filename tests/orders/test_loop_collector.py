@@ -1,0 +1,71 @@
+"""A loop that owns its process (the Celery task, ``run_engine``) turns automatic cycle collection
+off and collects every ``COLLECT_EVERY_S`` between batches; a loop sharing its process leaves the
+collector as it found it."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import weakref
+
+import pytest
+
+from orders import loop as loop_module
+from orders.loop import ShardLoop
+from tests.orders.conftest import wait_for
+
+
+class Node:
+    """Something the collector tracks, made into a cycle that only the collector can free."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def garbage_cycle() -> weakref.ref[Node]:
+    return weakref.ref(Node())
+
+
+def run_in_thread(loop: ShardLoop) -> threading.Thread:
+    assert loop.acquire()
+    thread = threading.Thread(target=loop.run, daemon=True)
+    thread.start()
+    wait_for(lambda: loop.started, what="loop up")
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_loop_owning_its_process_collects_on_its_own_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert gc.isenabled()
+    monkeypatch.setattr(loop_module, "COLLECT_EVERY_S", 3600.0)
+    loop = ShardLoop(6, owns_process=True)
+    thread = run_in_thread(loop)
+    try:
+        assert not gc.isenabled()
+        cycle = garbage_cycle()
+        churn = [[i] for i in range(20_000)]  # would set off the automatic collector many times over
+        del churn
+        assert cycle() is not None  # nobody collected it
+        frozen = gc.get_freeze_count()
+        monkeypatch.setattr(loop_module, "COLLECT_EVERY_S", 0.05)
+        wait_for(lambda: cycle() is None, what="the loop's collection")
+        assert gc.get_freeze_count() > frozen  # the survivors frozen
+    finally:
+        loop.stop()
+        thread.join(timeout=10)
+    assert gc.isenabled()  # given back as found
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_loop_sharing_its_process_leaves_the_collector_alone() -> None:
+    loop = ShardLoop(6)
+    thread = run_in_thread(loop)
+    try:
+        assert gc.isenabled()
+        cycle = garbage_cycle()
+        gc.collect()
+        assert cycle() is None
+    finally:
+        loop.stop()
+        thread.join(timeout=10)
+    assert gc.isenabled()

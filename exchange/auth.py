@@ -25,8 +25,10 @@ from exchange import redis_async
 from exchange.conf import live
 from exchange.crypto import decrypt_secret
 from exchange.models import ApiKey
+from exchange.text import is_text
 
 APIKEY_CACHE_TTL_S = 300
+API_KEY_MAX_LEN = 64  # ApiKey.api_key
 # A user deactivated in the admin loses JWT access within this many seconds in every process.
 USER_RECHECK_S = 60.0
 _USERS_BY_SUB: dict[str, tuple[int, str, float]] = {}
@@ -167,6 +169,8 @@ def _signed_headers(meta: dict[str, Any]) -> tuple[str, str, str] | None:
     api_key = meta.get("HTTP_X_API_KEY")
     if api_key is None:
         return None
+    if not is_text(api_key, API_KEY_MAX_LEN):  # no such key (and none that a query could look for)
+        raise exceptions.AuthenticationFailed()
     timestamp = meta.get("HTTP_X_TIMESTAMP", "")
     signature = meta.get("HTTP_X_SIGNATURE", "")
     # isascii(): str.isdigit() also accepts "²", which int() then refuses (a 500).

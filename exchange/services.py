@@ -12,13 +12,15 @@ from rest_framework import exceptions
 from exchange.auth import forget_api_key, mint_token
 from exchange.crypto import encrypt_secret
 from exchange.models import ApiKey
+from exchange.text import NUL, is_text
 
 LABEL_MAX_LEN = 100
+USERNAME_MAX_LEN = 150  # Django's User.username
 
 
 def issue_token(*, username: object, password: object) -> tuple[str, int]:
     """A JWT for a local user; wrong credentials are a 401."""
-    if not isinstance(username, str) or not isinstance(password, str):
+    if not is_text(username, USERNAME_MAX_LEN) or not isinstance(password, str):
         raise exceptions.AuthenticationFailed()
     user = authenticate(username=username, password=password)
     if user is None:
@@ -29,7 +31,7 @@ def issue_token(*, username: object, password: object) -> tuple[str, int]:
 @transaction.atomic
 def create_api_key(*, user_id: int, label: object, permissions: object) -> tuple[ApiKey, str]:
     """A new key with ``read`` (always) and ``trade`` if asked; returns it and its secret (shown once)."""
-    label_text = label.strip()[:LABEL_MAX_LEN] if isinstance(label, str) else ""
+    label_text = label.replace(NUL, "").strip()[:LABEL_MAX_LEN] if isinstance(label, str) else ""
     wanted = permissions if isinstance(permissions, list) else []
     secret = secrets.token_urlsafe(32)
     key = ApiKey.objects.create(

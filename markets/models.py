@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 MONEY = {"max_digits": 38, "decimal_places": 18}
+SYMBOL_MAX_LEN = 32
 
 
 class MarketStatus(models.TextChoices):
@@ -16,7 +17,7 @@ class MarketStatus(models.TextChoices):
 class Market(models.Model):
     """A spot market (``spot_markets``). The symbol is the id."""
 
-    symbol = models.CharField(max_length=32, primary_key=True)
+    symbol = models.CharField(max_length=SYMBOL_MAX_LEN, primary_key=True)
     base = models.CharField(max_length=16)
     quote = models.CharField(max_length=16)
     status = models.CharField(max_length=16, choices=MarketStatus.choices, default=MarketStatus.ACTIVE)

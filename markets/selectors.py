@@ -4,12 +4,13 @@ from typing import Any
 
 from exchange.errors import MarketDelisted, MarketHalted, MarketNotFound
 from exchange.money import fmt
-from markets.models import Market, MarketStatus
+from exchange.text import is_text
+from markets.models import SYMBOL_MAX_LEN, Market, MarketStatus
 
 
 def get_market(symbol: object) -> Market:
     """The market, or MarketNotFound."""
-    if not isinstance(symbol, str) or not symbol or len(symbol) > 32:
+    if not is_text(symbol, SYMBOL_MAX_LEN):
         raise MarketNotFound()
     market = Market.objects.filter(symbol=symbol).first()
     if market is None:

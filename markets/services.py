@@ -10,7 +10,8 @@ from django.db import IntegrityError, transaction
 
 from exchange.errors import InvalidStatus, InvalidTick, MarketExists, MarketNotFound, UnsupportedToken
 from exchange.money import parse_decimal
-from markets.models import Market, MarketStatus, MarketStatusChange
+from exchange.text import is_text
+from markets.models import SYMBOL_MAX_LEN, Market, MarketStatus, MarketStatusChange
 from wallets.services import check_token
 
 logger = logging.getLogger("markets.services")
@@ -96,6 +97,8 @@ def set_market_status(*, actor_id: int | None, symbol: str, status: object, via:
     The change is committed and audited, then the engine is told (it cancels every order of a
     delisted market and releases their funds).
     """
+    if not is_text(symbol, SYMBOL_MAX_LEN):
+        raise MarketNotFound()
     with transaction.atomic():
         market = Market.objects.select_for_update().filter(symbol=symbol).first()
         if market is None:  # a missing market is 404 whatever the body says

@@ -5,6 +5,8 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from exchange.money import fmt
+from exchange.text import is_text
+from markets.models import SYMBOL_MAX_LEN
 from orders.models import OPEN_STATUSES, Order, Trade
 
 
@@ -14,8 +16,8 @@ def _ms(moment: Any) -> int:
 
 def orders_of(user_id: int, *, symbol: str | None = None, status: str | None = None) -> QuerySet[Order]:
     query = Order.objects.filter(user_id=user_id)
-    if symbol:
-        query = query.filter(market_id=symbol)
+    if symbol:  # a symbol no market can have lists nothing
+        query = query.filter(market_id=symbol) if is_text(symbol, SYMBOL_MAX_LEN) else query.none()
     if status == "open":
         query = query.filter(status__in=OPEN_STATUSES)
     return query
@@ -24,7 +26,7 @@ def orders_of(user_id: int, *, symbol: str | None = None, status: str | None = N
 def fills_of(user_id: int, *, symbol: str | None = None) -> QuerySet[Trade]:
     query = Trade.objects.filter(Q(maker_user_id=user_id) | Q(taker_user_id=user_id))
     if symbol:
-        query = query.filter(market_id=symbol)
+        query = query.filter(market_id=symbol) if is_text(symbol, SYMBOL_MAX_LEN) else query.none()
     return query
 
 

@@ -41,8 +41,9 @@ from exchange.errors import (
 )
 from exchange.money import fmt, parse_decimal
 from exchange.permissions import require_trade_permission
+from exchange.text import is_text
 from exchange.throttling import DeferredRateLimit
-from markets.models import Market
+from markets.models import SYMBOL_MAX_LEN, Market
 from markets.selectors import check_tradable
 from orders import gateway, selectors
 from orders.ids import uuid7
@@ -65,7 +66,7 @@ _reloading: dict[str, asyncio.Future[Any]] = {}  # symbol -> its reload in a thr
 
 def cached_market(symbol: object, *, max_age_s: float = MARKET_CACHE_TTL_S) -> Market:
     """The market (cached a second per process); MarketNotFound if there is none."""
-    if not isinstance(symbol, str) or not 0 < len(symbol) <= 32:
+    if not is_text(symbol, SYMBOL_MAX_LEN):
         raise MarketNotFound()
     hit = _markets.get(symbol)
     if hit is not None and time.monotonic() - hit[0] < max_age_s:
@@ -168,9 +169,7 @@ def check_order_request(data: dict[str, Any], *, market_age_s: float = MARKET_CA
         if quote_quantity is None or quote_quantity <= 0 or quote_quantity < market.min_notional:
             raise BelowMinNotional()
     client_order_id = data.get("client_order_id")
-    if client_order_id is not None and (
-        not isinstance(client_order_id, str) or not 0 < len(client_order_id) <= CLIENT_ORDER_ID_MAX
-    ):
+    if client_order_id is not None and not is_text(client_order_id, CLIENT_ORDER_ID_MAX):
         raise InvalidId()
     return OrderRequest(market, side, order_type, tif, price, quantity, quote_quantity, client_order_id)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal, localcontext
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exchange.money import fmt
+from exchange.money import fmt, parse_decimal
 from orders.batch_store import atoms_text
 from orders.engine.units import from_atoms
 
@@ -44,3 +45,22 @@ def test_atoms_text_examples():
     assert atoms_text(1_500_000_000_000_000_000) == "1.5"
     assert atoms_text(-25 * 10**17) == "-2.5"
     assert atoms_text(100 * 10**18) == "100"
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [("5", "5"), (" 5 ", "5"), ("+5", "5"), ("-5", "-5"), ("0.001", "0.001"), (".5", "0.5"), ("5.", "5"),
+     ("1e-3", "0.001"), ("1E+2", "100"), (7, "7"), ("0.000000000000000001", "1E-18")],
+)  # fmt: skip
+def test_parse_decimal_reads_plain_decimal_text(text, value):
+    assert parse_decimal(text) == Decimal(value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    # Decimal() itself reads the first five: 5_0 as 50, and Unicode digits (Arabic-Indic, fullwidth)
+    ["5_0", "1_000.5", "\u0665", "\uff15", "5\u0660", "0x10", "1e", ".", "", " ", "5..0", "--5", "NaN", "Infinity",
+     "1e999999", "0.0000000000000000001", 5.0, True, None, [], "1" * 65],
+)  # fmt: skip
+def test_parse_decimal_refuses_anything_else(text):
+    assert parse_decimal(text) is None

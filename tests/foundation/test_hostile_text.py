@@ -1,7 +1,10 @@
-"""A NUL character in any text a client sends gets the contract's answer for that field, never
-a 500 and never a changed balance. PostgreSQL refuses NUL in text ("text fields cannot contain
-NUL (0x00) bytes"), so a NUL that reached a query used to fail it with 500 DB_ERROR (found by
-schemathesis against the OpenAPI schema)."""
+"""Text a client sends that PostgreSQL cannot hold, or that Python reads more kindly than the
+contract does, gets the contract's answer for that field: never a 500, never a changed balance.
+
+PostgreSQL refuses the NUL character in any text value ("text fields cannot contain NUL (0x00)
+bytes"), so a NUL that reached a query used to fail it with 500 DB_ERROR (found by schemathesis
+against the OpenAPI schema). Python's Decimal() reads "50_000" and Unicode digits as numbers.
+"""
 
 from __future__ import annotations
 
@@ -143,3 +146,12 @@ def test_an_api_key_header_with_nul_is_401(db):
     response = APIClient().get("/spot/balances", HTTP_X_API_KEY="ak" + NUL, HTTP_X_TIMESTAMP="1", HTTP_X_SIGNATURE="00")
     assert response.status_code == 401
     assert response.content == b""
+
+
+@pytest.mark.parametrize("price", ["50_000", "\u0665\u0660\u0660\u0660\u0660"])
+def test_a_price_python_would_read_but_is_not_plain_decimal_text_is_refused(funded_api, price):
+    before = balances()
+    response = funded_api.post("/spot/orders", {**ORDER, "price": price})
+    assert response.status_code == 400
+    assert response.content == error_body("INVALID_TICK")
+    assert balances() == before

@@ -181,6 +181,12 @@ class ShardLoop:
     def rebuild(self) -> None:
         """Books from PostgreSQL: every market of this shard, then its open orders by seq."""
         self.redis.set(state_key(self.shard), "restarting", px=self.lease_ttl_ms)
+        # The book being replaced goes first. Its orders link to each other both ways, so only
+        # the collector frees it, and the last rebuild froze it: unfrozen, it is collected now
+        # (with anything else frozen since that has become garbage), before the new one is built.
+        self.engine = None
+        gc.unfreeze()
+        gc.collect()
         self.fee_user_id = fee_account_id()
         engine = Engine(fee_user_id=self.fee_user_id)
         self.specs = {}
@@ -223,11 +229,7 @@ class ShardLoop:
             max_seq = seq_max
         engine.last_seq = max(engine.last_seq, max_seq)
         self.engine = engine
-        # The rebuilt book is long-lived and cycle-free: keep the collector from rescanning it.
-        # Unfrozen first, so that what earlier collections froze and has since become garbage
-        # (the old book is refcount-freed; a cycle dropped by a failed connection is not) goes now.
-        gc.unfreeze()
-        gc.collect()
+        # The new book lives as long as the loop: frozen, no collection scans it again.
         gc.freeze()
         if delisted:
             self._run_batch([{"k": "status", "s": symbol, "st": "delisted"} for symbol in delisted])

@@ -8,12 +8,16 @@ instead of losing a digit.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Context, Decimal, DecimalException, Inexact, InvalidOperation, Overflow, Rounded
 
 ATOMS_PER_UNIT = 10**18
 ATOM_DECIMALS = 18
 FEE_SCALE = 10**8
 FEE_DECIMALS = 8
+
+# Arithmetic that is exact or raises: 100 digits hold any amount of NUMERIC(38, 18) in atoms and
+# any whole number of steps in one (at most 10**38), and whatever would round raises instead.
+_EXACT = Context(prec=100, traps=[Inexact, Rounded, InvalidOperation, Overflow])
 
 
 def _exact_int(value: Decimal, decimals: int) -> int:
@@ -22,17 +26,14 @@ def _exact_int(value: Decimal, decimals: int) -> int:
         raise TypeError(f"expected Decimal, got {type(value).__name__}")
     if not value.is_finite():
         raise ValueError(f"not a finite number: {value}")
-    sign, digits, exponent = value.as_tuple()
-    assert isinstance(exponent, int)  # finite, checked above
-    coefficient = int("".join(map(str, digits))) if digits else 0
-    shift = exponent + decimals
-    if shift >= 0:
-        result: int = coefficient * 10**shift
-    else:
-        result, rest = divmod(coefficient, 10**-shift)
-        if rest:
-            raise ValueError(f"{value} has more than {decimals} decimals")
-    return -result if sign else result
+    try:
+        scaled = value.scaleb(decimals, _EXACT)  # only the exponent moves
+    except DecimalException:
+        raise ValueError(f"{value} does not fit {decimals} decimals exactly") from None
+    result = int(scaled)
+    if scaled != result:
+        raise ValueError(f"{value} has more than {decimals} decimals")
+    return result
 
 
 def to_atoms(d: Decimal) -> int:
@@ -54,14 +55,12 @@ def to_steps(value: Decimal, step: Decimal) -> int:
         raise ValueError(f"step must be a positive finite Decimal, got {step!r}")
     if not isinstance(value, Decimal) or not value.is_finite():
         raise ValueError(f"value must be a finite Decimal, got {value!r}")
-    value_exp = value.as_tuple().exponent
-    step_exp = step.as_tuple().exponent
-    assert isinstance(value_exp, int) and isinstance(step_exp, int)
-    decimals = max(0, -min(value_exp, step_exp))
-    value_int = _exact_int(value, decimals)
-    step_int = _exact_int(step, decimals)
-    steps, rest = divmod(value_int, step_int)
-    if rest:
+    try:
+        quotient = _EXACT.divide(value, step)  # exact, or it raises (a quotient that does not end)
+    except DecimalException:
+        raise ValueError(f"{value} is not a multiple of {step}") from None
+    steps = int(quotient)
+    if quotient != steps:
         raise ValueError(f"{value} is not a multiple of {step}")
     return steps
 

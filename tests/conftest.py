@@ -36,6 +36,7 @@ def _clean_redis_and_caches() -> Iterator[None]:
     auth._USERS_BY_SUB.clear()
     services._markets.clear()
     services._reloading.clear()
+    close_loops_of_ended_threads()
 
 
 _loops = threading.local()
@@ -43,12 +44,27 @@ _unguarded = [0]
 _unguarded_lock = threading.Lock()
 
 
+_threads_loops: list[tuple[threading.Thread, asyncio.AbstractEventLoop]] = []
+
+
 def event_loop_of_this_thread() -> asyncio.AbstractEventLoop:
     """One event loop per test thread, kept (its Redis connections with it), as a server worker's."""
     loop = getattr(_loops, "loop", None)
     if loop is None:
         loop = _loops.loop = asyncio.new_event_loop()
+        _threads_loops.append((threading.current_thread(), loop))
     return loop
+
+
+def close_loops_of_ended_threads() -> None:
+    """The loops of threads a test started and that have ended, closed now: left to the cycle
+    collector, one could be finalized after its own self-pipe socket, whichever test is then
+    running (an "Exception ignored in BaseEventLoop.__del__" warning)."""
+    for entry in list(_threads_loops):
+        thread, loop = entry
+        if not thread.is_alive():
+            loop.close()
+            _threads_loops.remove(entry)
 
 
 async def in_this_thread(fn: Callable[[], Any]) -> Any:

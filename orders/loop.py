@@ -86,6 +86,28 @@ return 0
 """
 
 
+# A shard's open orders in engine units (ticks, lots, atoms), computed by PostgreSQL. Exact: a
+# quotient comes only from an exact multiple (NULL otherwise), and ``_whole`` refuses a NULL or
+# a fraction, so a row off its market's steps stops the rebuild instead of being rounded.
+OPEN_ORDERS_IN_UNITS = """
+SELECT o.id::text, o.user_id, o.symbol, o.side,
+    CASE WHEN mod(o.price, m.tick_size) = 0 THEN o.price / m.tick_size END,
+    CASE WHEN mod(o.quantity - o.filled_quantity, m.lot_size) = 0 THEN (o.quantity - o.filled_quantity) / m.lot_size END,
+    CASE WHEN mod(o.filled_quantity, m.lot_size) = 0 THEN o.filled_quantity / m.lot_size END,
+    o.filled_quote * 1000000000000000000, o.fee * 1000000000000000000, o.seq
+FROM orders_order o JOIN spot_markets m ON m.symbol = o.symbol
+WHERE o.symbol = ANY(%s) AND o.status = ANY(%s)
+"""
+
+
+def _whole(value: Decimal | None, order_id: str) -> int:
+    """A whole number of engine units from ``OPEN_ORDERS_IN_UNITS``; ValueError for anything else."""
+    whole = int(value) if value is not None else None
+    if whole is None or whole != value:
+        raise ValueError(f"order {order_id}: {value} is not a whole number of its market's units")
+    return whole
+
+
 class LeaseLost(Exception):
     """Another loop owns the shard now; this one must stop without writing."""
 
@@ -202,25 +224,14 @@ class ShardLoop:
             self.specs[spec.symbol] = spec
         resting: dict[str, list[RestingOrder]] = {symbol: [] for symbol in self.specs}
         max_seq = 0
-        rows = Order.objects.filter(market_id__in=list(self.specs), status__in=OPEN_STATUSES).values_list(
-            "id", "user_id", "market_id", "side", "price", "quantity", "filled_quantity", "filled_quote", "fee", "seq"
-        )
-        for oid, user_id, symbol, side, price, quantity, filled, filled_quote, fee, seq in rows.iterator(2000):
-            spec = self.specs[symbol]
-            filled_lots = to_steps(filled, spec.lot_size)
-            resting[symbol].append(
-                RestingOrder(
-                    str(oid),
-                    user_id,
-                    side,
-                    to_steps(price, spec.tick_size),
-                    to_steps(quantity, spec.lot_size) - filled_lots,
-                    filled_lots,
-                    to_atoms(filled_quote),
-                    to_atoms(fee),
-                    seq,
-                )  # fmt: skip
-            )
+        with connection.chunked_cursor() as cursor:  # server side: a million rows are not held at once
+            cursor.execute(OPEN_ORDERS_IN_UNITS, [list(self.specs), list(OPEN_STATUSES)])
+            while rows := cursor.fetchmany(2000):
+                for oid, user_id, symbol, side, ticks, open_lots, filled_lots, quote_atoms, fee_atoms, seq in rows:
+                    resting[symbol].append(
+                        RestingOrder(oid, user_id, side, _whole(ticks, oid), _whole(open_lots, oid),
+                                     _whole(filled_lots, oid), _whole(quote_atoms, oid), _whole(fee_atoms, oid), seq)
+                    )  # fmt: skip
         for symbol, orders in resting.items():
             engine.restore(symbol, orders)
         for seq_max in (

@@ -8,6 +8,7 @@ instead of losing a digit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Context, Decimal, DecimalException, Inexact, InvalidOperation, Overflow, Rounded
 
 ATOMS_PER_UNIT = 10**18
@@ -20,18 +21,24 @@ FEE_DECIMALS = 8
 _EXACT = Context(prec=100, traps=[Inexact, Rounded, InvalidOperation, Overflow])
 
 
+def _exactly_whole(operation: Callable[..., Decimal], *args: object) -> int | None:
+    """The int that ``operation(*args)`` gives exactly; None if it would round or has a fraction."""
+    try:
+        exact = operation(*args)
+    except DecimalException:
+        return None
+    whole = int(exact)
+    return whole if exact == whole else None
+
+
 def _exact_int(value: Decimal, decimals: int) -> int:
     """``value * 10**decimals`` as an int, or ValueError if that is not a whole number."""
     if not isinstance(value, Decimal):
         raise TypeError(f"expected Decimal, got {type(value).__name__}")
     if not value.is_finite():
         raise ValueError(f"not a finite number: {value}")
-    try:
-        scaled = value.scaleb(decimals, _EXACT)  # only the exponent moves
-    except DecimalException:
-        raise ValueError(f"{value} does not fit {decimals} decimals exactly") from None
-    result = int(scaled)
-    if scaled != result:
+    result = _exactly_whole(value.scaleb, decimals, _EXACT)  # only the exponent moves
+    if result is None:
         raise ValueError(f"{value} has more than {decimals} decimals")
     return result
 
@@ -55,12 +62,8 @@ def to_steps(value: Decimal, step: Decimal) -> int:
         raise ValueError(f"step must be a positive finite Decimal, got {step!r}")
     if not isinstance(value, Decimal) or not value.is_finite():
         raise ValueError(f"value must be a finite Decimal, got {value!r}")
-    try:
-        quotient = _EXACT.divide(value, step)  # exact, or it raises (a quotient that does not end)
-    except DecimalException:
-        raise ValueError(f"{value} is not a multiple of {step}") from None
-    steps = int(quotient)
-    if quotient != steps:
+    steps = _exactly_whole(_EXACT.divide, value, step)  # a quotient that does not end raises: None
+    if steps is None:
         raise ValueError(f"{value} is not a multiple of {step}")
     return steps
 

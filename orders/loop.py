@@ -287,7 +287,8 @@ class ShardLoop:
         collector scans the objects born since its last pass: mid-batch, that is the batch's
         commands, rows and events (freed by refcount a moment later) and every new resting
         order, again at each older generation. Collected rarely, only the survivors are scanned,
-        once (the book makes no cycles, docs/decisions/0020)."""
+        once: what the engine lets go of is freed by refcount (orders/engine/book.py), so the
+        wait leaves little garbage (docs/decisions/0020)."""
         collector_was_on = self.owns_process and gc.isenabled()
         if collector_was_on:
             gc.disable()

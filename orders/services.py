@@ -44,7 +44,7 @@ from exchange.permissions import require_trade_permission
 from exchange.text import is_text
 from exchange.throttling import DeferredRateLimit
 from markets.models import SYMBOL_MAX_LEN, Market
-from markets.selectors import check_tradable
+from markets.selectors import check_tradable, get_market
 from orders import gateway, selectors
 from orders.ids import uuid7
 from orders.models import OPEN_STATUSES, Order
@@ -76,10 +76,11 @@ def cached_market(symbol: object, *, max_age_s: float = MARKET_CACHE_TTL_S) -> M
 
 def _load_market(symbol: str) -> Market:
     now = time.monotonic()
-    market = Market.objects.filter(symbol=symbol).first()
-    if market is None:
+    try:
+        market = get_market(symbol)
+    except MarketNotFound:
         _markets.pop(symbol, None)
-        raise MarketNotFound()
+        raise
     _markets[symbol] = (now, market)
     return market
 

@@ -63,9 +63,6 @@ def test_a_loop_sharing_its_process_leaves_the_collector_alone() -> None:
     thread = run_in_thread(loop)
     try:
         assert gc.isenabled()
-        cycle = garbage_cycle()
-        gc.collect()
-        assert cycle() is None
     finally:
         loop.stop()
         thread.join(timeout=10)
